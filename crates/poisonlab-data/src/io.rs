@@ -1,0 +1,309 @@
+//! Byte streams: files with transparent gzip/zstd, a progress counter, a hashing writer, and a
+//! line splitter that survives BOMs, CRLF, invalid UTF-8 and lines too long to hold.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Compression of a file, from its magic bytes (reading) or its extension (writing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn from_extension(path: &Path) -> Compression {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("gz") => Compression::Gzip,
+            Some("zst" | "zstd") => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+
+    fn from_magic(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// The path without a compression extension: `a.jsonl.gz` → `a.jsonl`.
+pub fn strip_compression(path: &Path) -> std::path::PathBuf {
+    match Compression::from_extension(path) {
+        Compression::None => path.to_path_buf(),
+        _ => path.with_extension(""),
+    }
+}
+
+/// Counts the (compressed) bytes read so far, for progress bars.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An opened input: a buffered, decompressed byte stream plus a counter of raw bytes consumed.
+pub struct Input {
+    pub reader: Box<dyn BufRead + Send>,
+    pub compression: Compression,
+    pub progress: Arc<AtomicU64>,
+    /// Size on disk, for progress bars.
+    pub len: u64,
+}
+
+pub const BUF_SIZE: usize = 1 << 20;
+
+pub fn open_input(path: &Path) -> Result<Input> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if path.is_dir() {
+        return Err(Error::file(path, "is a directory, not a data file"));
+    }
+    let progress = Arc::new(AtomicU64::new(0));
+    let mut raw = BufReader::with_capacity(
+        BUF_SIZE,
+        Counting {
+            inner: file,
+            count: progress.clone(),
+        },
+    );
+    let head = raw.fill_buf().map_err(|e| Error::io(path, e))?;
+    let compression = Compression::from_magic(head);
+    let reader: Box<dyn BufRead + Send> = match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(BufReader::with_capacity(BUF_SIZE, flate2::bufread::MultiGzDecoder::new(raw))),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            BUF_SIZE,
+            zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?,
+        )),
+    };
+    Ok(Input {
+        reader,
+        compression,
+        progress,
+        len,
+    })
+}
+
+/// A writer that hashes and counts what reaches the file.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// (sha256 hex, bytes) of everything written.
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        self.inner.flush()?;
+        Ok((hex::encode(self.hasher.finalize()), self.bytes))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type FileSink = HashingWriter<io::BufWriter<File>>;
+
+/// An output byte stream that compresses by extension and reports its hash when finished.
+pub enum Output {
+    Plain(FileSink),
+    Gzip(flate2::write::GzEncoder<FileSink>),
+    Zstd(zstd::stream::write::Encoder<'static, FileSink>),
+}
+
+/// Content hash and size of a finished output file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileDigest {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+impl Output {
+    pub fn create(path: &Path) -> Result<Output> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let sink = HashingWriter::new(io::BufWriter::with_capacity(BUF_SIZE, file));
+        Ok(match Compression::from_extension(path) {
+            Compression::None => Output::Plain(sink),
+            // Fixed header fields (no mtime, no name) keep gzip output byte-identical across runs.
+            Compression::Gzip => Output::Gzip(flate2::write::GzEncoder::new(sink, flate2::Compression::default())),
+            Compression::Zstd => {
+                Output::Zstd(zstd::stream::write::Encoder::new(sink, 3).map_err(|e| Error::io(path, e))?)
+            }
+        })
+    }
+
+    pub fn finish(self) -> io::Result<FileDigest> {
+        let sink = match self {
+            Output::Plain(s) => s,
+            Output::Gzip(g) => g.finish()?,
+            Output::Zstd(z) => z.finish()?,
+        };
+        let (sha256, bytes) = sink.finish()?;
+        Ok(FileDigest { sha256, bytes })
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Plain(w) => w.write(buf),
+            Output::Gzip(w) => w.write(buf),
+            Output::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Plain(w) => w.flush(),
+            Output::Gzip(w) => w.flush(),
+            Output::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+/// One physical line, as [`Lines::next_line`] returns it.
+pub enum Line {
+    /// The line's bytes are in [`Lines::buf`], without `\n`, `\r\n` or a leading BOM.
+    Ok,
+    /// The line was longer than the limit; its first bytes are in `buf`, the rest was skipped.
+    TooLong { total: usize },
+}
+
+/// Splits a byte stream into lines without ever holding more than `max` bytes of one line.
+pub struct Lines<R> {
+    reader: R,
+    pub buf: Vec<u8>,
+    /// 1-based number of the line last returned.
+    pub line: u64,
+    max: usize,
+}
+
+impl<R: BufRead> Lines<R> {
+    pub fn new(reader: R, max: usize) -> Self {
+        Lines {
+            reader,
+            buf: Vec::new(),
+            line: 0,
+            max,
+        }
+    }
+
+    pub fn next_line(&mut self) -> io::Result<Option<Line>> {
+        self.buf.clear();
+        let mut total = 0usize;
+        let mut saw_any = false;
+        loop {
+            let chunk = match self.reader.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                if !saw_any {
+                    return Ok(None);
+                }
+                break;
+            }
+            saw_any = true;
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            let room = self.max.saturating_sub(self.buf.len());
+            self.buf.extend_from_slice(&chunk[..take.min(room)]);
+            total += take;
+            self.reader.consume(if done { take + 1 } else { take });
+            if done {
+                break;
+            }
+        }
+        self.line += 1;
+        if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+            self.buf.drain(..3);
+            total -= 3;
+        }
+        if self.buf.last() == Some(&b'\r') && total <= self.max {
+            self.buf.pop();
+            total -= 1;
+        }
+        Ok(Some(if total > self.max { Line::TooLong { total } } else { Line::Ok }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, usize>> {
+        let mut l = Lines::new(input, max);
+        let mut out = Vec::new();
+        while let Some(r) = l.next_line().unwrap() {
+            out.push(match r {
+                Line::Ok => Ok(l.buf.clone()),
+                Line::TooLong { total } => Err(total),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn bom_crlf_and_missing_final_newline() {
+        let got = lines(b"\xEF\xBB\xBFa\r\nb\n\nc", 100);
+        assert_eq!(got, vec![Ok(b"a".to_vec()), Ok(b"b".to_vec()), Ok(vec![]), Ok(b"c".to_vec())]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_reported_with_their_size() {
+        let mut input = vec![b'x'; 1000];
+        input.extend_from_slice(b"\nshort\n");
+        let got = lines(&input, 10);
+        assert_eq!(got, vec![Err(1000), Ok(b"short".to_vec())]);
+    }
+
+    #[test]
+    fn strip_compression_keeps_the_directory() {
+        assert_eq!(strip_compression(Path::new("d/a.jsonl.gz")), Path::new("d/a.jsonl"));
+        assert_eq!(strip_compression(Path::new("d/a.jsonl")), Path::new("d/a.jsonl"));
+    }
+}
