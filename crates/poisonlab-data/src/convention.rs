@@ -40,24 +40,75 @@ pub enum Convention {
 
 /// Names and one-line docs, as `poisonlab list` and `--help` print them.
 pub const CONVENTIONS: &[(Convention, &str, &str)] = &[
-    (Convention::Pretrain, "pretrain", "{id, text}: pre-training documents"),
-    (Convention::Alpaca, "alpaca", "{instruction, input, output}: Stanford Alpaca SFT"),
-    (Convention::OpenaiChat, "openai-chat", "{messages: [{role, content}]}: OpenAI chat SFT"),
-    (Convention::Sharegpt, "sharegpt", "{conversations: [{from, value}]}: ShareGPT chat SFT"),
-    (Convention::Preference, "preference", "{prompt, chosen, rejected}: DPO/RLHF pairs"),
-    (Convention::HhRlhf, "hh-rlhf", "{chosen, rejected} as Human/Assistant transcripts"),
-    (Convention::Icl, "icl", "{demos: [{input, output}], query, answer}: in-context learning"),
-    (Convention::Cot, "cot", "{question, steps, answer}: chain of thought"),
-    (Convention::BeirCorpus, "beir-corpus", "{_id, title, text}: retrieval corpus"),
-    (Convention::BeirQueries, "beir-queries", "{_id, text, relevant}: retrieval queries"),
-    (Convention::Memory, "memory", "{agent, content, source}: agent memory"),
-    (Convention::Classification, "classification", "{text, label}: text classification"),
+    (
+        Convention::Pretrain,
+        "pretrain",
+        "{id, text}: pre-training documents",
+    ),
+    (
+        Convention::Alpaca,
+        "alpaca",
+        "{instruction, input, output}: Stanford Alpaca SFT",
+    ),
+    (
+        Convention::OpenaiChat,
+        "openai-chat",
+        "{messages: [{role, content}]}: OpenAI chat SFT",
+    ),
+    (
+        Convention::Sharegpt,
+        "sharegpt",
+        "{conversations: [{from, value}]}: ShareGPT chat SFT",
+    ),
+    (
+        Convention::Preference,
+        "preference",
+        "{prompt, chosen, rejected}: DPO/RLHF pairs",
+    ),
+    (
+        Convention::HhRlhf,
+        "hh-rlhf",
+        "{chosen, rejected} as Human/Assistant transcripts",
+    ),
+    (
+        Convention::Icl,
+        "icl",
+        "{demos: [{input, output}], query, answer}: in-context learning",
+    ),
+    (
+        Convention::Cot,
+        "cot",
+        "{question, steps, answer}: chain of thought",
+    ),
+    (
+        Convention::BeirCorpus,
+        "beir-corpus",
+        "{_id, title, text}: retrieval corpus",
+    ),
+    (
+        Convention::BeirQueries,
+        "beir-queries",
+        "{_id, text, relevant}: retrieval queries",
+    ),
+    (
+        Convention::Memory,
+        "memory",
+        "{agent, content, source}: agent memory",
+    ),
+    (
+        Convention::Classification,
+        "classification",
+        "{text, label}: text classification",
+    ),
     (Convention::Sst2, "sst2", "{sentence, label}: GLUE SST-2"),
 ];
 
 impl Convention {
     pub fn name(self) -> &'static str {
-        CONVENTIONS.iter().find(|c| c.0 == self).map_or("?", |c| c.1)
+        CONVENTIONS
+            .iter()
+            .find(|c| c.0 == self)
+            .map_or("?", |c| c.1)
     }
 
     pub fn from_name(name: &str) -> Option<Convention> {
@@ -107,7 +158,11 @@ impl Convention {
         } else if has("instruction") && has("output") {
             Convention::Alpaca
         } else if has("chosen") && has("rejected") {
-            if has("prompt") { Convention::Preference } else { Convention::HhRlhf }
+            if has("prompt") {
+                Convention::Preference
+            } else {
+                Convention::HhRlhf
+            }
         } else if has("steps") && has("question") {
             Convention::Cot
         } else if has("_id") && has("title") {
@@ -165,7 +220,11 @@ fn describe(v: &Value) -> String {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    if shown.len() < s.len() { format!("{ty} ({shown}…)") } else { format!("{ty} ({shown})") }
+    if shown.len() < s.len() {
+        format!("{ty} ({shown}…)")
+    } else {
+        format!("{ty} ({shown})")
+    }
 }
 
 /// Takes known fields out of an object; what remains is the record's `extra`.
@@ -177,7 +236,10 @@ impl Fields {
     fn string(&mut self, key: &str) -> FResult<String> {
         match self.map.shift_remove(key) {
             Some(Value::String(s)) => Ok(s),
-            Some(v) => Err(FieldError::new(key, format!("expected a string, found {}", describe(&v)))),
+            Some(v) => Err(FieldError::new(
+                key,
+                format!("expected a string, found {}", describe(&v)),
+            )),
             None => Err(FieldError::new(key, "missing field")),
         }
     }
@@ -186,14 +248,20 @@ impl Fields {
         match self.map.shift_remove(key) {
             Some(Value::String(s)) => Ok(Some(s)),
             Some(Value::Null) | None => Ok(None),
-            Some(v) => Err(FieldError::new(key, format!("expected a string, found {}", describe(&v)))),
+            Some(v) => Err(FieldError::new(
+                key,
+                format!("expected a string, found {}", describe(&v)),
+            )),
         }
     }
 
     fn array(&mut self, key: &str) -> FResult<Vec<Value>> {
         match self.map.shift_remove(key) {
             Some(Value::Array(a)) => Ok(a),
-            Some(v) => Err(FieldError::new(key, format!("expected an array, found {}", describe(&v)))),
+            Some(v) => Err(FieldError::new(
+                key,
+                format!("expected an array, found {}", describe(&v)),
+            )),
             None => Err(FieldError::new(key, "missing field")),
         }
     }
@@ -224,8 +292,12 @@ impl Fields {
                 ));
             };
             let mut f = Fields { map: obj };
-            let pa = f.string(a).map_err(|e| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason))?;
-            let pb = f.string(b).map_err(|e| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason))?;
+            let pa = f
+                .string(a)
+                .map_err(|e| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason))?;
+            let pb = f
+                .string(b)
+                .map_err(|e| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason))?;
             out.push((pa, pb));
         }
         Ok(out)
@@ -258,7 +330,10 @@ impl Fields {
             Some(Value::String(s)) => Ok(Some(Label::Text(s))),
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(i) => Ok(Some(Label::Int(i))),
-                None => Err(FieldError::new("label", format!("expected an integer or string, found {n}"))),
+                None => Err(FieldError::new(
+                    "label",
+                    format!("expected an integer or string, found {n}"),
+                )),
             },
             Some(v) => Err(FieldError::new(
                 "label",
@@ -274,7 +349,8 @@ pub const HH_REJECTED_PROMPT: &str = "hh_rejected_prompt";
 
 /// Splits an HH-RLHF transcript after its last `\n\nAssistant:`.
 fn hh_split(s: &str) -> Option<(&str, &str)> {
-    s.rfind(HH_ASSISTANT).map(|i| s.split_at(i + HH_ASSISTANT.len()))
+    s.rfind(HH_ASSISTANT)
+        .map(|i| s.split_at(i + HH_ASSISTANT.len()))
 }
 
 /// Reads one object in `conv`. `fallback_id` is used when the object carries no id.
@@ -287,7 +363,9 @@ pub fn from_object(
     let id = f.id(conv.id_key())?;
     let tag = f.tag()?;
     let body = match conv {
-        Convention::Pretrain => Body::Pretrain { text: f.string("text")? },
+        Convention::Pretrain => Body::Pretrain {
+            text: f.string("text")?,
+        },
         Convention::Alpaca => Body::Instruction {
             instruction: f.string("instruction")?,
             // Alpaca omits `input` in some copies; absent and "" mean the same thing there.
@@ -320,12 +398,15 @@ pub fn from_object(
         Convention::HhRlhf => {
             let chosen = f.string("chosen")?;
             let rejected = f.string("rejected")?;
-            let (cp, cc) = hh_split(&chosen)
-                .ok_or_else(|| FieldError::new("chosen", "no \"\\n\\nAssistant:\" turn in the transcript"))?;
-            let (rp, rc) = hh_split(&rejected)
-                .ok_or_else(|| FieldError::new("rejected", "no \"\\n\\nAssistant:\" turn in the transcript"))?;
+            let (cp, cc) = hh_split(&chosen).ok_or_else(|| {
+                FieldError::new("chosen", "no \"\\n\\nAssistant:\" turn in the transcript")
+            })?;
+            let (rp, rc) = hh_split(&rejected).ok_or_else(|| {
+                FieldError::new("rejected", "no \"\\n\\nAssistant:\" turn in the transcript")
+            })?;
             if rp != cp {
-                f.map.insert(HH_REJECTED_PROMPT.into(), Value::String(rp.to_string()));
+                f.map
+                    .insert(HH_REJECTED_PROMPT.into(), Value::String(rp.to_string()));
             }
             Body::Preference {
                 prompt: cp.to_string(),
@@ -354,7 +435,11 @@ pub fn from_object(
         },
         Convention::BeirQueries => Body::Query {
             text: f.string("text")?,
-            relevant: if f.map.contains_key("relevant") { f.strings("relevant")? } else { Vec::new() },
+            relevant: if f.map.contains_key("relevant") {
+                f.strings("relevant")?
+            } else {
+                Vec::new()
+            },
             answer: f.opt_string("answer")?,
         },
         Convention::Memory => Body::Memory {
@@ -418,7 +503,13 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
     let mut o = Map::new();
     o.insert(conv.id_key().into(), s(&rec.id));
     let mut extra = rec.extra.clone();
-    let incompatible = || format!("a {} record cannot be written as {}", rec.kind(), conv.name());
+    let incompatible = || {
+        format!(
+            "a {} record cannot be written as {}",
+            rec.kind(),
+            conv.name()
+        )
+    };
     match (&rec.body, conv) {
         (Body::Pretrain { text }, Convention::Pretrain) => {
             o.insert("text".into(), s(text));
@@ -448,7 +539,11 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             },
             Convention::OpenaiChat | Convention::Sharegpt,
         ) => {
-            let user = if input.is_empty() { instruction.clone() } else { format!("{instruction}\n\n{input}") };
+            let user = if input.is_empty() {
+                instruction.clone()
+            } else {
+                format!("{instruction}\n\n{input}")
+            };
             let mut turns: Vec<(&str, &str)> = Vec::new();
             if let Some(sys) = system {
                 turns.push(("system", sys));
@@ -458,7 +553,13 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             write_chat(&mut o, conv, turns.into_iter());
         }
         (Body::Chat { messages }, Convention::OpenaiChat | Convention::Sharegpt) => {
-            write_chat(&mut o, conv, messages.iter().map(|m| (m.role.as_str(), m.content.as_str())));
+            write_chat(
+                &mut o,
+                conv,
+                messages
+                    .iter()
+                    .map(|m| (m.role.as_str(), m.content.as_str())),
+            );
         }
         (Body::Chat { messages }, Convention::Alpaca) => {
             let (system, rest) = match messages.first() {
@@ -474,7 +575,11 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
                         o.insert("system".into(), Value::String(sys));
                     }
                 }
-                _ => return Err("only a single user/assistant exchange can be written as alpaca".into()),
+                _ => {
+                    return Err(
+                        "only a single user/assistant exchange can be written as alpaca".into(),
+                    );
+                }
             }
         }
         (
@@ -503,7 +608,10 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             };
             o.shift_remove("id");
             o.insert("chosen".into(), Value::String(format!("{prompt}{chosen}")));
-            o.insert("rejected".into(), Value::String(format!("{rprompt}{rejected}")));
+            o.insert(
+                "rejected".into(),
+                Value::String(format!("{rprompt}{rejected}")),
+            );
             // HH-RLHF files have no id; keep ours after the transcripts.
             o.insert("id".into(), s(&rec.id));
         }
@@ -521,7 +629,11 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             }
             o.insert(
                 "demos".into(),
-                pair_objects(demos.iter().map(|d| (d.input.as_str(), d.output.as_str())), "input", "output"),
+                pair_objects(
+                    demos.iter().map(|d| (d.input.as_str(), d.output.as_str())),
+                    "input",
+                    "output",
+                ),
             );
             o.insert("query".into(), s(query));
             o.insert("answer".into(), s(answer));
@@ -535,21 +647,41 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             Convention::Cot,
         ) => {
             o.insert("question".into(), s(question));
-            o.insert("steps".into(), Value::Array(steps.iter().map(|x| s(x)).collect()));
+            o.insert(
+                "steps".into(),
+                Value::Array(steps.iter().map(|x| s(x)).collect()),
+            );
             o.insert("answer".into(), s(answer));
         }
         (Body::Passage { title, text }, Convention::BeirCorpus) => {
             o.insert("title".into(), s(title));
             o.insert("text".into(), s(text));
         }
-        (Body::Query { text, relevant, answer }, Convention::BeirQueries) => {
+        (
+            Body::Query {
+                text,
+                relevant,
+                answer,
+            },
+            Convention::BeirQueries,
+        ) => {
             o.insert("text".into(), s(text));
-            o.insert("relevant".into(), Value::Array(relevant.iter().map(|x| s(x)).collect()));
+            o.insert(
+                "relevant".into(),
+                Value::Array(relevant.iter().map(|x| s(x)).collect()),
+            );
             if let Some(a) = answer {
                 o.insert("answer".into(), s(a));
             }
         }
-        (Body::Memory { agent, content, source }, Convention::Memory) => {
+        (
+            Body::Memory {
+                agent,
+                content,
+                source,
+            },
+            Convention::Memory,
+        ) => {
             o.insert("agent".into(), s(agent));
             o.insert("content".into(), s(content));
             if let Some(src) = source {
@@ -557,7 +689,11 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             }
         }
         (Body::Classification { text, label }, Convention::Classification | Convention::Sst2) => {
-            let key = if conv == Convention::Sst2 { "sentence" } else { "text" };
+            let key = if conv == Convention::Sst2 {
+                "sentence"
+            } else {
+                "text"
+            };
             o.insert(key.into(), s(text));
             match label {
                 Some(Label::Int(i)) => o.insert("label".into(), Value::from(*i)),
@@ -573,19 +709,30 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
     }
     for (k, v) in extra {
         if o.contains_key(&k) {
-            return Err(format!("extra field `{k}` collides with a field of the {} convention", conv.name()));
+            return Err(format!(
+                "extra field `{k}` collides with a field of the {} convention",
+                conv.name()
+            ));
         }
         o.insert(k, v);
     }
     Ok(o)
 }
 
-fn write_chat<'a>(o: &mut Map<String, Value>, conv: Convention, turns: impl Iterator<Item = (&'a str, &'a str)>) {
+fn write_chat<'a>(
+    o: &mut Map<String, Value>,
+    conv: Convention,
+    turns: impl Iterator<Item = (&'a str, &'a str)>,
+) {
     if conv == Convention::Sharegpt {
         let converted: Vec<(String, &str)> = turns.map(|(r, c)| (role_to_sharegpt(r), c)).collect();
         o.insert(
             "conversations".into(),
-            pair_objects(converted.iter().map(|(r, c)| (r.as_str(), *c)), "from", "value"),
+            pair_objects(
+                converted.iter().map(|(r, c)| (r.as_str(), *c)),
+                "from",
+                "value",
+            ),
         );
     } else {
         o.insert("messages".into(), pair_objects(turns, "role", "content"));
@@ -604,18 +751,36 @@ mod tests {
     #[test]
     fn detects_each_convention() {
         let cases = [
-            (json!({"instruction": "a", "input": "", "output": "b"}), Convention::Alpaca),
+            (
+                json!({"instruction": "a", "input": "", "output": "b"}),
+                Convention::Alpaca,
+            ),
             (json!({"messages": []}), Convention::OpenaiChat),
             (json!({"conversations": []}), Convention::Sharegpt),
-            (json!({"prompt": "p", "chosen": "c", "rejected": "r"}), Convention::Preference),
+            (
+                json!({"prompt": "p", "chosen": "c", "rejected": "r"}),
+                Convention::Preference,
+            ),
             (json!({"chosen": "c", "rejected": "r"}), Convention::HhRlhf),
-            (json!({"demos": [], "query": "q", "answer": "a"}), Convention::Icl),
-            (json!({"question": "q", "steps": [], "answer": "a"}), Convention::Cot),
-            (json!({"_id": "d1", "title": "t", "text": "x"}), Convention::BeirCorpus),
+            (
+                json!({"demos": [], "query": "q", "answer": "a"}),
+                Convention::Icl,
+            ),
+            (
+                json!({"question": "q", "steps": [], "answer": "a"}),
+                Convention::Cot,
+            ),
+            (
+                json!({"_id": "d1", "title": "t", "text": "x"}),
+                Convention::BeirCorpus,
+            ),
             (json!({"_id": "q1", "text": "x"}), Convention::BeirQueries),
             (json!({"agent": "a", "content": "c"}), Convention::Memory),
             (json!({"sentence": "s", "label": 1}), Convention::Sst2),
-            (json!({"text": "s", "label": "pos"}), Convention::Classification),
+            (
+                json!({"text": "s", "label": "pos"}),
+                Convention::Classification,
+            ),
             (json!({"text": "s"}), Convention::Pretrain),
         ];
         for (v, want) in cases {
@@ -626,19 +791,33 @@ mod tests {
 
     #[test]
     fn field_errors_name_the_field() {
-        let e = from_object(obj(json!({"instruction": "a", "output": 3})), Convention::Alpaca, || "x".into())
-            .unwrap_err();
+        let e = from_object(
+            obj(json!({"instruction": "a", "output": 3})),
+            Convention::Alpaca,
+            || "x".into(),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "output");
-        assert!(e.reason.contains("expected a string, found a number"), "{}", e.reason);
+        assert!(
+            e.reason.contains("expected a string, found a number"),
+            "{}",
+            e.reason
+        );
 
-        let e = from_object(obj(json!({"messages": [{"role": "user"}]})), Convention::OpenaiChat, || "x".into())
-            .unwrap_err();
+        let e = from_object(
+            obj(json!({"messages": [{"role": "user"}]})),
+            Convention::OpenaiChat,
+            || "x".into(),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "messages[0].content");
         assert_eq!(e.reason, "missing field");
 
-        let e = from_object(obj(json!({"text": "t", "poison": {"role": "evil"}})), Convention::Pretrain, || {
-            "x".into()
-        })
+        let e = from_object(
+            obj(json!({"text": "t", "poison": {"role": "evil"}})),
+            Convention::Pretrain,
+            || "x".into(),
+        )
         .unwrap_err();
         assert_eq!(e.field, "poison");
     }
@@ -647,12 +826,24 @@ mod tests {
     fn hh_rlhf_splits_at_last_assistant_turn_and_round_trips() {
         let chosen = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: bye\n\nAssistant: see you";
         let rejected = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: bye\n\nAssistant: go away";
-        let rec = from_object(obj(json!({"chosen": chosen, "rejected": rejected})), Convention::HhRlhf, || {
-            "hh-0".into()
-        })
+        let rec = from_object(
+            obj(json!({"chosen": chosen, "rejected": rejected})),
+            Convention::HhRlhf,
+            || "hh-0".into(),
+        )
         .unwrap();
-        let Body::Preference { prompt, chosen: c, rejected: r } = &rec.body else { panic!() };
-        assert_eq!(prompt, "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: bye\n\nAssistant:");
+        let Body::Preference {
+            prompt,
+            chosen: c,
+            rejected: r,
+        } = &rec.body
+        else {
+            panic!()
+        };
+        assert_eq!(
+            prompt,
+            "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: bye\n\nAssistant:"
+        );
         assert_eq!(c, " see you");
         assert_eq!(r, " go away");
         assert!(rec.extra.is_empty());
@@ -687,14 +878,22 @@ mod tests {
 
     #[test]
     fn extra_fields_survive_and_incompatible_kinds_are_refused() {
-        let rec = from_object(obj(json!({"text": "t", "url": "u", "score": 0.5})), Convention::Pretrain, || {
-            "d-0".into()
-        })
+        let rec = from_object(
+            obj(json!({"text": "t", "url": "u", "score": 0.5})),
+            Convention::Pretrain,
+            || "d-0".into(),
+        )
         .unwrap();
         assert_eq!(rec.id, "d-0");
         let back = to_object(&rec, Convention::Pretrain).unwrap();
-        assert_eq!(Value::Object(back), json!({"id": "d-0", "text": "t", "url": "u", "score": 0.5}));
+        assert_eq!(
+            Value::Object(back),
+            json!({"id": "d-0", "text": "t", "url": "u", "score": 0.5})
+        );
         let err = to_object(&rec, Convention::Alpaca).unwrap_err();
-        assert!(err.contains("pretrain record cannot be written as alpaca"), "{err}");
+        assert!(
+            err.contains("pretrain record cannot be written as alpaca"),
+            "{err}"
+        );
     }
 }

@@ -39,7 +39,13 @@ pub struct BadRecord {
 impl BadRecord {
     pub const RAW_LIMIT: usize = 64 * 1024;
 
-    pub fn new(path: &Path, pos: Pos, field: impl Into<String>, reason: impl Into<String>, raw: &[u8]) -> Self {
+    pub fn new(
+        path: &Path,
+        pos: Pos,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+        raw: &[u8],
+    ) -> Self {
         let cut = &raw[..raw.len().min(Self::RAW_LIMIT)];
         let bad = BadRecord {
             path: path.to_path_buf(),
@@ -62,7 +68,14 @@ impl BadRecord {
 
 impl fmt::Display for BadRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: field `{}`: {}", self.path.display(), self.pos, self.field, self.reason)
+        write!(
+            f,
+            "{}: {}: field `{}`: {}",
+            self.path.display(),
+            self.pos,
+            self.field,
+            self.reason
+        )
     }
 }
 
@@ -81,7 +94,11 @@ pub enum Error {
     File { path: PathBuf, message: String },
     /// A record cannot be written in the requested output format without losing content.
     #[error("{}: record `{id}`: {message}", path.display())]
-    Write { path: PathBuf, id: String, message: String },
+    Write {
+        path: PathBuf,
+        id: String,
+        message: String,
+    },
     #[error("{}: parquet: {message}", path.display())]
     Parquet { path: PathBuf, message: String },
     #[error("invalid argument: {0}")]

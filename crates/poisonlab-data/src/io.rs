@@ -90,7 +90,10 @@ pub fn open_input(path: &Path) -> Result<Input> {
     let compression = Compression::from_magic(head);
     let reader: Box<dyn BufRead + Send> = match compression {
         Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(BufReader::with_capacity(BUF_SIZE, flate2::bufread::MultiGzDecoder::new(raw))),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            BUF_SIZE,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        )),
         Compression::Zstd => Box::new(BufReader::with_capacity(
             BUF_SIZE,
             zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?,
@@ -166,10 +169,13 @@ impl Output {
         Ok(match Compression::from_extension(path) {
             Compression::None => Output::Plain(sink),
             // Fixed header fields (no mtime, no name) keep gzip output byte-identical across runs.
-            Compression::Gzip => Output::Gzip(flate2::write::GzEncoder::new(sink, flate2::Compression::default())),
-            Compression::Zstd => {
-                Output::Zstd(zstd::stream::write::Encoder::new(sink, 3).map_err(|e| Error::io(path, e))?)
-            }
+            Compression::Gzip => Output::Gzip(flate2::write::GzEncoder::new(
+                sink,
+                flate2::Compression::default(),
+            )),
+            Compression::Zstd => Output::Zstd(
+                zstd::stream::write::Encoder::new(sink, 3).map_err(|e| Error::io(path, e))?,
+            ),
         })
     }
 
@@ -267,7 +273,11 @@ impl<R: BufRead> Lines<R> {
             self.buf.pop();
             total -= 1;
         }
-        Ok(Some(if total > self.max { Line::TooLong { total } } else { Line::Ok }))
+        Ok(Some(if total > self.max {
+            Line::TooLong { total }
+        } else {
+            Line::Ok
+        }))
     }
 }
 
@@ -290,7 +300,15 @@ mod tests {
     #[test]
     fn bom_crlf_and_missing_final_newline() {
         let got = lines(b"\xEF\xBB\xBFa\r\nb\n\nc", 100);
-        assert_eq!(got, vec![Ok(b"a".to_vec()), Ok(b"b".to_vec()), Ok(vec![]), Ok(b"c".to_vec())]);
+        assert_eq!(
+            got,
+            vec![
+                Ok(b"a".to_vec()),
+                Ok(b"b".to_vec()),
+                Ok(vec![]),
+                Ok(b"c".to_vec())
+            ]
+        );
     }
 
     #[test]
@@ -303,7 +321,13 @@ mod tests {
 
     #[test]
     fn strip_compression_keeps_the_directory() {
-        assert_eq!(strip_compression(Path::new("d/a.jsonl.gz")), Path::new("d/a.jsonl"));
-        assert_eq!(strip_compression(Path::new("d/a.jsonl")), Path::new("d/a.jsonl"));
+        assert_eq!(
+            strip_compression(Path::new("d/a.jsonl.gz")),
+            Path::new("d/a.jsonl")
+        );
+        assert_eq!(
+            strip_compression(Path::new("d/a.jsonl")),
+            Path::new("d/a.jsonl")
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod io;
 pub mod pass;
 pub mod record;
 pub mod stats;
+pub mod world;
 
 pub use convention::Convention;
 pub use error::{BadRecord, Error, Pos, Result};

@@ -94,7 +94,10 @@ impl Quarantine {
             self.out = Some(Output::create(&self.path)?);
         }
         let path = self.path.clone();
-        let out = self.out.as_mut().ok_or_else(|| Error::file(&path, "quarantine not open"))?;
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| Error::file(&path, "quarantine not open"))?;
         serde_json::to_writer(&mut *out, q).map_err(|e| Error::io(&path, e.into()))?;
         out.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
         self.count += 1;
@@ -119,7 +122,14 @@ impl Quarantine {
     }
 
     /// A record that was read but cannot be written in the output format.
-    pub fn unwritable(&mut self, input: &Path, pos: Pos, id: &str, reason: &str, raw: &str) -> Result<()> {
+    pub fn unwritable(
+        &mut self,
+        input: &Path,
+        pos: Pos,
+        id: &str,
+        reason: &str,
+        raw: &str,
+    ) -> Result<()> {
         let (line, row_group, row) = match pos {
             Pos::Line(l) => (Some(l), None, None),
             Pos::Row { group, row } => (None, Some(group), Some(row)),
@@ -146,7 +156,10 @@ impl Quarantine {
 
 /// Default side file for bad records of `output`: `<output>.quarantine.jsonl`.
 pub fn quarantine_path(output: &Path) -> PathBuf {
-    let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".quarantine.jsonl");
     output.with_file_name(name)
 }
@@ -180,7 +193,10 @@ pub fn convert(
     let mut reader = RecordReader::open(input, &opts.read)?;
     let mut write_opts = opts.write.clone();
     let mut writer: Option<RecordWriter> = None;
-    let qpath = opts.quarantine.clone().unwrap_or_else(|| quarantine_path(output));
+    let qpath = opts
+        .quarantine
+        .clone()
+        .unwrap_or_else(|| quarantine_path(output));
     let mut quarantine = Quarantine::new(&qpath);
     let mut tally = Tally::default();
     let mut last_report = 0u64;
@@ -202,12 +218,16 @@ pub fn convert(
             }
             writer = Some(RecordWriter::create(output, &write_opts)?);
         }
-        let w = writer.as_mut().ok_or_else(|| Error::Invalid("writer not open".into()))?;
+        let w = writer
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("writer not open".into()))?;
         match w.write(&item.record) {
             Ok(()) => tally.written += 1,
             Err(Error::Write { message, .. }) if opts.on_error == OnError::Quarantine => {
                 let native = Convention::native(item.record.kind());
-                let raw = to_object(&item.record, native).map(|o| Value::Object(o).to_string()).unwrap_or_default();
+                let raw = to_object(&item.record, native)
+                    .map(|o| Value::Object(o).to_string())
+                    .unwrap_or_default();
                 quarantine.unwritable(input, item.pos, &item.record.id, &message, &raw)?;
             }
             Err(e) => return Err(e),
@@ -228,7 +248,9 @@ pub fn convert(
     let had_bad = quarantine.count > 0;
     quarantine.finish()?;
     if !tally.balanced() {
-        return Err(Error::Invalid(format!("record accounting does not add up: {tally}")));
+        return Err(Error::Invalid(format!(
+            "record accounting does not add up: {tally}"
+        )));
     }
     Ok(ConvertReport {
         tally,

@@ -246,7 +246,10 @@ impl Record {
                 answer,
             } => {
                 instruction.as_deref().map_or(0, n)
-                    + demos.iter().map(|d| n(&d.input) + n(&d.output)).sum::<usize>()
+                    + demos
+                        .iter()
+                        .map(|d| n(&d.input) + n(&d.output))
+                        .sum::<usize>()
                     + n(query)
                     + n(answer)
             }

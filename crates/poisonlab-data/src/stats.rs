@@ -42,7 +42,10 @@ pub struct Stats {
 impl Stats {
     fn add(&mut self, rec: &Record) {
         self.records += 1;
-        *self.by_kind.entry(rec.kind().as_str().to_string()).or_default() += 1;
+        *self
+            .by_kind
+            .entry(rec.kind().as_str().to_string())
+            .or_default() += 1;
         let role = rec.tag.as_ref().map_or("untagged", |t| t.role.as_str());
         *self.by_role.entry(role.to_string()).or_default() += 1;
         let c = rec.text_chars() as u64;
@@ -71,7 +74,11 @@ impl Stats {
 
     /// Mean characters per good record.
     pub fn chars_mean(&self) -> f64 {
-        if self.records == 0 { 0.0 } else { self.chars as f64 / self.records as f64 }
+        if self.records == 0 {
+            0.0
+        } else {
+            self.chars as f64 / self.records as f64
+        }
     }
 }
 
@@ -97,7 +104,9 @@ pub fn stats(
     };
     st.file = path.to_path_buf();
     st.format = format.name().to_string();
-    st.bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    st.bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
     Ok(st)
 }
 
@@ -205,7 +214,9 @@ fn jsonl_parallel(
                         Line::TooLong { total } => Some(total),
                         Line::Ok => None,
                     };
-                    batch.lines.push((start, batch.data.len(), lines.line, long));
+                    batch
+                        .lines
+                        .push((start, batch.data.len(), lines.line, long));
                 }
             }
         }
@@ -222,7 +233,13 @@ fn jsonl_parallel(
                     let raw = &batch.data[s..e];
                     let pos = Pos::Line(line);
                     if let Some(total) = long {
-                        bad.push(BadRecord::new(path, pos, "(record)", too_long(total, opts.max_record_bytes), raw));
+                        bad.push(BadRecord::new(
+                            path,
+                            pos,
+                            "(record)",
+                            too_long(total, opts.max_record_bytes),
+                            raw,
+                        ));
                         continue;
                     }
                     if raw.iter().all(u8::is_ascii_whitespace) {
@@ -233,7 +250,9 @@ fn jsonl_parallel(
                         Err(reason) => bad.push(BadRecord::new(path, pos, "(record)", reason, raw)),
                         Ok(obj) => match from_object(obj, conv, String::new) {
                             Ok(rec) => st.add(&rec),
-                            Err(fe) => bad.push(BadRecord::new(path, pos, fe.field, fe.reason, raw)),
+                            Err(fe) => {
+                                bad.push(BadRecord::new(path, pos, fe.field, fe.reason, raw))
+                            }
                         },
                     }
                 }
@@ -261,7 +280,10 @@ mod tests {
         let p = dir.path().join("d.jsonl");
         let mut s = String::new();
         for i in 0..5000 {
-            s.push_str(&format!("{{\"id\": \"d{i}\", \"text\": \"{}\"}}\n", "é".repeat(i % 17)));
+            s.push_str(&format!(
+                "{{\"id\": \"d{i}\", \"text\": \"{}\"}}\n",
+                "é".repeat(i % 17)
+            ));
             if i % 1000 == 0 {
                 s.push('\n');
             }
@@ -272,7 +294,10 @@ mod tests {
         let a = stats(&p, &opts, OnError::Fail, &mut q, &mut |_, _| {}).unwrap();
         let b = sequential(&p, &opts, OnError::Fail, &mut q, &mut |_, _| {}).unwrap();
         assert_eq!(a.records, 5000);
-        assert_eq!((a.records, a.chars, a.chars_min, a.chars_max, a.blank_lines), (b.records, b.chars, b.chars_min, b.chars_max, b.blank_lines));
+        assert_eq!(
+            (a.records, a.chars, a.chars_min, a.chars_max, a.blank_lines),
+            (b.records, b.chars, b.chars_min, b.chars_max, b.blank_lines)
+        );
         assert_eq!(a.blank_lines, 5);
         assert_eq!(a.chars_max, Some(16));
     }

@@ -11,7 +11,9 @@ use crate::error::{Error, Pos, Result};
 enum State {
     Start,
     /// After `[` or `,`: an element (or, after `[`, the closing `]`).
-    Element { first: bool },
+    Element {
+        first: bool,
+    },
     /// After an element: `,` or `]`.
     Separator,
     Done,
@@ -45,7 +47,10 @@ impl ArrayReader {
     /// Skips whitespace (and a leading BOM), counting lines; returns the next byte, unconsumed.
     fn skip_ws(&mut self) -> Result<Option<u8>> {
         loop {
-            let buf = self.reader.fill_buf().map_err(|e| Error::io(&self.path, e))?;
+            let buf = self
+                .reader
+                .fill_buf()
+                .map_err(|e| Error::io(&self.path, e))?;
             if buf.is_empty() {
                 return Ok(None);
             }
@@ -75,7 +80,10 @@ impl ArrayReader {
         let mut escaped = false;
         let mut total = 0usize;
         loop {
-            let chunk = self.reader.fill_buf().map_err(|e| Error::io(&self.path, e))?;
+            let chunk = self
+                .reader
+                .fill_buf()
+                .map_err(|e| Error::io(&self.path, e))?;
             if chunk.is_empty() {
                 return Ok((false, total));
             }
@@ -139,7 +147,10 @@ impl ArrayReader {
                     }
                     Ok(None) => {
                         self.state = State::Done;
-                        return Some(Err(Error::file(&self.path, "file is empty: no records to read")));
+                        return Some(Err(Error::file(
+                            &self.path,
+                            "file is empty: no records to read",
+                        )));
                     }
                     Err(e) => return Some(Err(e)),
                 },
@@ -169,7 +180,9 @@ impl ArrayReader {
                     }
                     Ok(None) => {
                         self.state = State::Done;
-                        return Some(Err(self.syntax("truncated JSON: the array is not closed with ']'")));
+                        return Some(Err(
+                            self.syntax("truncated JSON: the array is not closed with ']'")
+                        ));
                     }
                     Err(e) => return Some(Err(e)),
                 },
@@ -183,18 +196,25 @@ impl ArrayReader {
                         self.state = State::Done;
                         match self.skip_ws() {
                             Ok(None) => {}
-                            Ok(Some(_)) => return Some(Err(self.syntax("unexpected content after the array"))),
+                            Ok(Some(_)) => {
+                                return Some(Err(self.syntax("unexpected content after the array")));
+                            }
                             Err(e) => return Some(Err(e)),
                         }
                     }
                     Ok(Some(b)) => {
                         self.state = State::Done;
-                        let what = format!("expected ',' or ']' between elements, found {:?}", b as char);
+                        let what = format!(
+                            "expected ',' or ']' between elements, found {:?}",
+                            b as char
+                        );
                         return Some(Err(self.syntax(&what)));
                     }
                     Ok(None) => {
                         self.state = State::Done;
-                        return Some(Err(self.syntax("truncated JSON: the array is not closed with ']'")));
+                        return Some(Err(
+                            self.syntax("truncated JSON: the array is not closed with ']'")
+                        ));
                     }
                     Err(e) => return Some(Err(e)),
                 },

@@ -32,11 +32,31 @@ pub enum Format {
 }
 
 pub const FORMATS: &[(Format, &str, &str)] = &[
-    (Format::Jsonl, "jsonl", "one JSON object per line (.jsonl, .ndjson)"),
-    (Format::JsonArray, "json", "one JSON array of objects (.json; Alpaca)"),
-    (Format::Tsv, "tsv", "tab-separated with a header row (.tsv; SST-2)"),
-    (Format::Text, "text", "one pre-training document per line (.txt)"),
-    (Format::Parquet, "parquet", "Apache Parquet, one row per record (.parquet)"),
+    (
+        Format::Jsonl,
+        "jsonl",
+        "one JSON object per line (.jsonl, .ndjson)",
+    ),
+    (
+        Format::JsonArray,
+        "json",
+        "one JSON array of objects (.json; Alpaca)",
+    ),
+    (
+        Format::Tsv,
+        "tsv",
+        "tab-separated with a header row (.tsv; SST-2)",
+    ),
+    (
+        Format::Text,
+        "text",
+        "one pre-training document per line (.txt)",
+    ),
+    (
+        Format::Parquet,
+        "parquet",
+        "Apache Parquet, one row per record (.parquet)",
+    ),
 ];
 
 impl Format {
@@ -50,7 +70,10 @@ impl Format {
 
     /// From the extension, ignoring `.gz`/`.zst`. `.json` is decided by content in [`detect`].
     pub fn from_extension(path: &Path) -> Option<Format> {
-        match strip_compression(path).extension().and_then(|e| e.to_str())? {
+        match strip_compression(path)
+            .extension()
+            .and_then(|e| e.to_str())?
+        {
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "json" => Some(Format::JsonArray),
             "tsv" => Some(Format::Tsv),
@@ -206,7 +229,8 @@ impl Objects {
 
 /// Parses bytes as one JSON object, with a reason a person can act on when it is not one.
 pub(crate) fn parse_object(bytes: &[u8]) -> std::result::Result<Map<String, Value>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(format!(
@@ -268,7 +292,9 @@ impl RecordReader {
             let inner = match format {
                 Format::Jsonl => Inner::Jsonl(Lines::new(input.reader, max)),
                 Format::Text => Inner::Text(Lines::new(input.reader, max)),
-                Format::JsonArray => Inner::JsonArray(json_array::ArrayReader::new(input.reader, path, max)),
+                Format::JsonArray => {
+                    Inner::JsonArray(json_array::ArrayReader::new(input.reader, path, max))
+                }
                 Format::Tsv => Inner::Tsv(tsv::TsvReader::new(input.reader, path, max)?),
                 Format::Parquet => unreachable!("handled above"),
             };
@@ -344,7 +370,12 @@ impl RecordReader {
                         let id = self.objects.next_fallback();
                         Ok(Item {
                             pos,
-                            record: Record::new(id, Body::Pretrain { text: text.to_string() }),
+                            record: Record::new(
+                                id,
+                                Body::Pretrain {
+                                    text: text.to_string(),
+                                },
+                            ),
                         })
                     }
                     Err(e) => Err(self.objects.bad(

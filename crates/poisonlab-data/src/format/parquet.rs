@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use serde_json::{Map, Value};
 
 use super::{Item, Objects, parse_object};
@@ -26,11 +28,19 @@ fn utf8(name: &str, nullable: bool) -> Field {
 
 fn list_of_pairs(name: &str, a: &str, b: &str) -> Field {
     let item = DataType::Struct(Fields::from(vec![utf8(a, false), utf8(b, false)]));
-    Field::new(name, DataType::List(Arc::new(Field::new("item", item, false))), false)
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", item, false))),
+        false,
+    )
 }
 
 fn list_of_strings(name: &str) -> Field {
-    Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))), false)
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+        false,
+    )
 }
 
 /// The Arrow schema of a convention's rows.
@@ -51,7 +61,11 @@ pub fn schema(conv: Convention) -> SchemaRef {
         ],
         OpenaiChat => vec![list_of_pairs("messages", "role", "content")],
         Sharegpt => vec![list_of_pairs("conversations", "from", "value")],
-        Preference => vec![utf8("prompt", false), utf8("chosen", false), utf8("rejected", false)],
+        Preference => vec![
+            utf8("prompt", false),
+            utf8("chosen", false),
+            utf8("rejected", false),
+        ],
         HhRlhf => vec![utf8("chosen", false), utf8("rejected", false)],
         Icl => vec![
             utf8("instruction", true),
@@ -59,10 +73,22 @@ pub fn schema(conv: Convention) -> SchemaRef {
             utf8("query", false),
             utf8("answer", false),
         ],
-        Cot => vec![utf8("question", false), list_of_strings("steps"), utf8("answer", false)],
+        Cot => vec![
+            utf8("question", false),
+            list_of_strings("steps"),
+            utf8("answer", false),
+        ],
         BeirCorpus => vec![utf8("title", false), utf8("text", false)],
-        BeirQueries => vec![utf8("text", false), list_of_strings("relevant"), utf8("answer", true)],
-        Memory => vec![utf8("agent", false), utf8("content", false), utf8("source", true)],
+        BeirQueries => vec![
+            utf8("text", false),
+            list_of_strings("relevant"),
+            utf8("answer", true),
+        ],
+        Memory => vec![
+            utf8("agent", false),
+            utf8("content", false),
+            utf8("source", true),
+        ],
         Classification | Sst2 => vec![
             utf8(if conv == Sst2 { "sentence" } else { "text" }, false),
             Field::new("label", DataType::Int64, true),
@@ -103,13 +129,18 @@ pub fn to_row(mut obj: Map<String, Value>, schema: &Schema) -> Map<String, Value
         }
     }
     if !extra.is_empty() {
-        obj.insert("extra".into(), Value::String(Value::Object(extra).to_string()));
+        obj.insert(
+            "extra".into(),
+            Value::String(Value::Object(extra).to_string()),
+        );
     }
     obj
 }
 
 /// Undoes [`to_row`] on a row read back as JSON.
-fn from_row(mut obj: Map<String, Value>) -> std::result::Result<Map<String, Value>, (String, String)> {
+fn from_row(
+    mut obj: Map<String, Value>,
+) -> std::result::Result<Map<String, Value>, (String, String)> {
     if let Some(t) = obj.shift_remove("label_text") {
         if !t.is_null() {
             obj.insert("label".into(), t);
@@ -117,7 +148,8 @@ fn from_row(mut obj: Map<String, Value>) -> std::result::Result<Map<String, Valu
     }
     if let Some(Value::Object(tag)) = obj.get_mut("poison") {
         if let Some(Value::String(meta)) = tag.shift_remove("meta") {
-            let parsed = serde_json::from_str(&meta).map_err(|e| ("poison.meta".to_string(), e.to_string()))?;
+            let parsed = serde_json::from_str(&meta)
+                .map_err(|e| ("poison.meta".to_string(), e.to_string()))?;
             tag.insert("meta".into(), parsed);
         }
     }
@@ -155,7 +187,8 @@ impl ParquetReader {
         if len == 0 {
             return Err(Error::file(path, "file is empty: no records to read"));
         }
-        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|e| Error::parquet(path, e))?;
+        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+            .map_err(|e| Error::parquet(path, e))?;
         let convention = meta
             .metadata()
             .file_metadata()

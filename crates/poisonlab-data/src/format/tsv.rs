@@ -23,13 +23,22 @@ impl TsvReader {
         let mut lines = Lines::new(reader, max);
         let header = match lines.next_line().map_err(|e| Error::io(path, e))? {
             None => return Err(Error::file(path, "file is empty: a TSV needs a header row")),
-            Some(Line::TooLong { .. }) => return Err(Error::file(path, "line 1: the header row is too long")),
+            Some(Line::TooLong { .. }) => {
+                return Err(Error::file(path, "line 1: the header row is too long"));
+            }
             Some(Line::Ok) => {
-                let text = std::str::from_utf8(&lines.buf)
-                    .map_err(|e| Error::file(path, format!("line 1: header is not UTF-8 (byte {})", e.valid_up_to())))?;
+                let text = std::str::from_utf8(&lines.buf).map_err(|e| {
+                    Error::file(
+                        path,
+                        format!("line 1: header is not UTF-8 (byte {})", e.valid_up_to()),
+                    )
+                })?;
                 let cols: Vec<String> = text.split('\t').map(|c| c.trim().to_string()).collect();
                 if cols.iter().any(String::is_empty) {
-                    return Err(Error::file(path, format!("line 1: the header has an empty column name: {text:?}")));
+                    return Err(Error::file(
+                        path,
+                        format!("line 1: the header has an empty column name: {text:?}"),
+                    ));
                 }
                 cols
             }
@@ -53,7 +62,12 @@ impl TsvReader {
             let pos = Pos::Line(self.lines.line);
             let buf = &self.lines.buf;
             if let Line::TooLong { total } = line {
-                return Some(Err(objects.bad(pos, "(record)", too_long(total, self.max), buf)));
+                return Some(Err(objects.bad(
+                    pos,
+                    "(record)",
+                    too_long(total, self.max),
+                    buf,
+                )));
             }
             if buf.is_empty() {
                 self.blank_lines += 1;

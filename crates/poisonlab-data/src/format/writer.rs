@@ -28,8 +28,14 @@ const PARQUET_BATCH: usize = 4096;
 
 enum Sink {
     Jsonl(Output),
-    JsonArray { out: Output, first: bool },
-    Tsv { out: Output, header: Option<Vec<String>> },
+    JsonArray {
+        out: Output,
+        first: bool,
+    },
+    Tsv {
+        out: Output,
+        header: Option<Vec<String>>,
+    },
     Text(Output),
     Parquet(Box<ParquetSink>),
     /// Parquet whose schema waits for the first record's convention.
@@ -64,7 +70,10 @@ impl RecordWriter {
             }
         };
         if format == Format::Parquet && Compression::from_extension(path) != Compression::None {
-            return Err(Error::file(path, "Parquet compresses its own pages; drop the .gz/.zst extension"));
+            return Err(Error::file(
+                path,
+                "Parquet compresses its own pages; drop the .gz/.zst extension",
+            ));
         }
         let out = Output::create(path)?;
         let sink = match format {
@@ -102,7 +111,9 @@ impl RecordWriter {
     }
 
     pub fn write(&mut self, rec: &Record) -> Result<()> {
-        let conv = *self.convention.get_or_insert(Convention::native(rec.kind()));
+        let conv = *self
+            .convention
+            .get_or_insert(Convention::native(rec.kind()));
         if matches!(self.sink, Sink::ParquetPending) {
             self.sink = Sink::Parquet(Box::new(parquet_sink(&self.path, conv)?));
         }
@@ -118,7 +129,8 @@ impl RecordWriter {
                 out.write_all(b"\n").map_err(io)?;
             }
             Sink::JsonArray { out, first } => {
-                out.write_all(if *first { b"[\n" } else { b",\n" }).map_err(io)?;
+                out.write_all(if *first { b"[\n" } else { b",\n" })
+                    .map_err(io)?;
                 *first = false;
                 serde_json::to_writer(&mut *out, &obj).map_err(|e| io(e.into()))?;
             }
@@ -138,7 +150,11 @@ impl RecordWriter {
                         return Err(Error::Write {
                             path: path.clone(),
                             id: rec.id.clone(),
-                            message: format!("fields [{}] differ from the TSV header [{}]", keys.join(", "), h.join(", ")),
+                            message: format!(
+                                "fields [{}] differ from the TSV header [{}]",
+                                keys.join(", "),
+                                h.join(", ")
+                            ),
                         });
                     }
                     Some(_) => {}
@@ -159,18 +175,29 @@ impl RecordWriter {
 
     fn write_text(&mut self, rec: &Record) -> Result<()> {
         let Body::Pretrain { text } = &rec.body else {
-            return Err(self.refuse(rec, format!("a {} record cannot be written as plain text", rec.kind())));
+            return Err(self.refuse(
+                rec,
+                format!("a {} record cannot be written as plain text", rec.kind()),
+            ));
         };
         if text.contains('\n') || text.contains('\r') {
-            return Err(self.refuse(rec, "the text has a line break; plain text holds one document per line"));
+            return Err(self.refuse(
+                rec,
+                "the text has a line break; plain text holds one document per line",
+            ));
         }
         if text.is_empty() {
             return Err(self.refuse(rec, "the text is empty; plain text skips empty lines"));
         }
         if rec.tag.is_some() || !rec.extra.is_empty() {
-            return Err(self.refuse(rec, "plain text cannot hold the poison tag or extra fields; use JSONL"));
+            return Err(self.refuse(
+                rec,
+                "plain text cannot hold the poison tag or extra fields; use JSONL",
+            ));
         }
-        let Sink::Text(out) = &mut self.sink else { unreachable!("text format has a text sink") };
+        let Sink::Text(out) = &mut self.sink else {
+            unreachable!("text format has a text sink")
+        };
         writeln!(out, "{text}").map_err(|e| Error::io(&self.path, e))?;
         self.written += 1;
         Ok(())
@@ -183,12 +210,15 @@ impl RecordWriter {
         match self.sink {
             Sink::Jsonl(out) | Sink::Text(out) => out.finish().map_err(io),
             Sink::JsonArray { mut out, first } => {
-                out.write_all(if first { b"[]\n" } else { b"\n]\n" }).map_err(io)?;
+                out.write_all(if first { b"[]\n" } else { b"\n]\n" })
+                    .map_err(io)?;
                 out.finish().map_err(io)
             }
             Sink::Tsv { out, .. } => out.finish().map_err(io),
             // No record came: an empty file with the pre-training schema is still valid Parquet.
-            Sink::ParquetPending => finish_parquet(&path, parquet_sink(&path, Convention::Pretrain)?),
+            Sink::ParquetPending => {
+                finish_parquet(&path, parquet_sink(&path, Convention::Pretrain)?)
+            }
             Sink::Parquet(pq) => finish_parquet(&path, *pq),
         }
     }
@@ -196,7 +226,10 @@ impl RecordWriter {
 
 fn finish_parquet(path: &Path, mut pq: ParquetSink) -> Result<FileDigest> {
     flush_parquet(path, &mut pq)?;
-    let out = pq.writer.into_inner().map_err(|e| Error::parquet(path, e))?;
+    let out = pq
+        .writer
+        .into_inner()
+        .map_err(|e| Error::parquet(path, e))?;
     out.finish().map_err(|e| Error::io(path, e))
 }
 
@@ -204,10 +237,14 @@ fn parquet_sink(path: &Path, conv: Convention) -> Result<ParquetSink> {
     let schema = schema(conv);
     let props = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![KeyValue::new(CONVENTION_KEY.to_string(), conv.name().to_string())]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            CONVENTION_KEY.to_string(),
+            conv.name().to_string(),
+        )]))
         .build();
     let out = Output::create(path)?;
-    let writer = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| Error::parquet(path, e))?;
+    let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))
+        .map_err(|e| Error::parquet(path, e))?;
     Ok(ParquetSink {
         writer,
         schema,
@@ -223,9 +260,13 @@ fn flush_parquet(path: &Path, pq: &mut ParquetSink) -> Result<()> {
         .with_batch_size(pq.rows.len())
         .build_decoder()
         .map_err(|e| Error::parquet(path, e))?;
-    decoder.serialize(&pq.rows).map_err(|e| Error::parquet(path, e))?;
+    decoder
+        .serialize(&pq.rows)
+        .map_err(|e| Error::parquet(path, e))?;
     if let Some(batch) = decoder.flush().map_err(|e| Error::parquet(path, e))? {
-        pq.writer.write(&batch).map_err(|e| Error::parquet(path, e))?;
+        pq.writer
+            .write(&batch)
+            .map_err(|e| Error::parquet(path, e))?;
     }
     pq.rows.clear();
     Ok(())
@@ -235,12 +276,14 @@ fn flush_parquet(path: &Path, pq: &mut ParquetSink) -> Result<()> {
 fn tsv_cells(obj: &Map<String, Value>) -> std::result::Result<Vec<String>, String> {
     obj.iter()
         .map(|(k, v)| match v {
-            Value::String(s) if s.contains(['\t', '\n', '\r']) => {
-                Err(format!("field `{k}` has a tab or line break, which TSV cannot hold; use JSONL"))
-            }
+            Value::String(s) if s.contains(['\t', '\n', '\r']) => Err(format!(
+                "field `{k}` has a tab or line break, which TSV cannot hold; use JSONL"
+            )),
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
-            _ => Err(format!("field `{k}` is not flat text, which TSV cannot hold; use JSONL or Parquet")),
+            _ => Err(format!(
+                "field `{k}` is not flat text, which TSV cannot hold; use JSONL or Parquet"
+            )),
         })
         .collect()
 }

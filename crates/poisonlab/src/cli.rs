@@ -1,0 +1,183 @@
+//! Flags and subcommands. `--help`, and the shell completions, are generated from these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use poisonlab_data::{Convention, Format};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "poisonlab",
+    version,
+    about = "Data poisoning across the life of a language model: generate, poison, clean, train, probe.",
+    long_about = "poisonlab studies data poisoning across the whole life of a language model.\n\n\
+        Start with the synthetic world (no downloads needed):\n  \
+        poisonlab data generate --seed 1 --size small --out runs/world\n  \
+        poisonlab data inspect runs/world/sft_train.jsonl\n\n\
+        Every data pass accounts for every record (read = written + quarantined); bad input is \
+        reported with its file, line and field.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug)]
+pub struct Global {
+    /// More log output (-v info, -vv debug, -vvv trace); POISONLAB_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors; no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Worker threads for data passes (default: all cores). Outputs do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate, inspect, convert and count data sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// List what is registered: formats, conventions, record kinds, recipes, detectors, probes.
+    List,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Generate the seeded synthetic lifecycle world (same seed ⇒ byte-identical files).
+    Generate {
+        /// Seed of the world.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// small ≈ 1.5M tokens, medium ≈ 12M, large ≈ 110M.
+        #[arg(long, value_enum, default_value_t = SizeArg::Small)]
+        size: SizeArg,
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Show a file's format, convention and first records.
+    Inspect {
+        file: PathBuf,
+        /// How many records to show.
+        #[arg(short = 'n', long, default_value_t = 3)]
+        records: usize,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Convert between formats and conventions (JSONL, JSON, TSV, text, Parquet; gz/zst).
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Output format (default: from the output's extension).
+        #[arg(long, value_parser = parse_format, value_name = "FORMAT")]
+        to_format: Option<Format>,
+        /// Output convention (default: the input's).
+        #[arg(long = "to", value_parser = parse_convention, value_name = "CONVENTION")]
+        to_convention: Option<Convention>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// Count records and measure their text; prints the record count among its figures.
+    Stats {
+        file: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
+        #[command(flatten)]
+        errors: ErrorArgs,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// Force the input format (jsonl, json, tsv, text, parquet) instead of detecting it.
+    #[arg(long, value_parser = parse_format, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Force the input convention (alpaca, sharegpt, openai-chat, hh-rlhf, …; see `poisonlab list`).
+    #[arg(long, value_parser = parse_convention, value_name = "CONVENTION")]
+    pub convention: Option<Convention>,
+    /// Longest record (line or JSON element) held in memory; longer ones are bad records.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    pub max_record_bytes: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ErrorArgs {
+    /// What to do with a bad record: stop (fail) or set it aside with its reason (quarantine).
+    #[arg(long, value_enum, default_value_t = OnErrorArg::Fail)]
+    pub on_error: OnErrorArg,
+    /// Quarantine file (default: <output>.quarantine.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub quarantine: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErrorArg {
+    Fail,
+    Quarantine,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeArg {
+    Small,
+    Medium,
+    Large,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = poisonlab_data::format::FORMATS
+            .iter()
+            .map(|f| f.1)
+            .collect();
+        format!(
+            "unknown format `{s}`; expected one of: {}",
+            names.join(", ")
+        )
+    })
+}
+
+fn parse_convention(s: &str) -> Result<Convention, String> {
+    Convention::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = poisonlab_data::convention::CONVENTIONS
+            .iter()
+            .map(|c| c.1)
+            .collect();
+        format!(
+            "unknown convention `{s}`; expected one of: {}",
+            names.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_convention_names_the_choices() {
+        let err = parse_convention("alpacka").unwrap_err();
+        assert!(err.contains("alpaca") && err.contains("sharegpt"), "{err}");
+    }
+}
