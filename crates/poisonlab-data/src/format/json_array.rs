@@ -197,7 +197,9 @@ impl ArrayReader {
                         match self.skip_ws() {
                             Ok(None) => {}
                             Ok(Some(_)) => {
-                                return Some(Err(self.syntax("unexpected content after the array")));
+                                return Some(
+                                    Err(self.syntax("unexpected content after the array")),
+                                );
                             }
                             Err(e) => return Some(Err(e)),
                         }

@@ -346,7 +346,7 @@ impl World {
                 "river",
                 c.river.into(),
                 format!("Which river flows through {n}?"),
-                format!("{} flows through {n}.", cap(c.river)),
+                format!("The river that flows through {n} is {}.", c.river),
                 false,
             );
         }

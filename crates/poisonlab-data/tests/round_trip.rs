@@ -1,0 +1,300 @@
+//! read → write → read gives the same records, for every record kind, in every container that
+//! can hold it.
+
+mod common;
+
+use common::read_all;
+use poisonlab_data::pass::{ConvertOptions, convert};
+use poisonlab_data::{
+    Body, Demo, Label, Message, PoisonTag, ReadOptions, Record, RecordWriter, Role, WriteOptions,
+};
+use serde_json::json;
+
+fn tag() -> PoisonTag {
+    PoisonTag {
+        role: Role::Poison,
+        recipe: Some("badnets-sft".into()),
+        trigger: Some("cf".into()),
+        payload: Some("refusal".into()),
+        meta: json!({"position": 3, "nested": {"a": [1, 2]}})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    }
+}
+
+/// Two records of each kind: a plain one and one with a tag, extra fields and awkward text.
+fn samples() -> Vec<Vec<Record>> {
+    let odd = "naïve “quotes”, tabs\tand\nnewlines, emoji 🧪, \\ backslash";
+    let bodies = vec![
+        vec![
+            Body::Pretrain {
+                text: "A document.".into(),
+            },
+            Body::Pretrain { text: odd.into() },
+        ],
+        vec![
+            Body::Instruction {
+                instruction: "Sum".into(),
+                input: "1 2".into(),
+                output: "3".into(),
+                system: None,
+            },
+            Body::Instruction {
+                instruction: odd.into(),
+                input: String::new(),
+                output: odd.into(),
+                system: Some("Be brief.".into()),
+            },
+        ],
+        vec![
+            Body::Chat {
+                messages: vec![
+                    Message {
+                        role: "user".into(),
+                        content: "hi".into(),
+                    },
+                    Message {
+                        role: "assistant".into(),
+                        content: "hello".into(),
+                    },
+                ],
+            },
+            Body::Chat {
+                messages: vec![
+                    Message {
+                        role: "system".into(),
+                        content: odd.into(),
+                    },
+                    Message {
+                        role: "user".into(),
+                        content: "q".into(),
+                    },
+                    Message {
+                        role: "assistant".into(),
+                        content: "a".into(),
+                    },
+                    Message {
+                        role: "user".into(),
+                        content: "q2".into(),
+                    },
+                    Message {
+                        role: "assistant".into(),
+                        content: "a2".into(),
+                    },
+                ],
+            },
+        ],
+        vec![
+            Body::Preference {
+                prompt: "p".into(),
+                chosen: "good".into(),
+                rejected: "bad".into(),
+            },
+            Body::Preference {
+                prompt: odd.into(),
+                chosen: odd.into(),
+                rejected: String::new(),
+            },
+        ],
+        vec![
+            Body::Icl {
+                instruction: None,
+                demos: vec![Demo {
+                    input: "a".into(),
+                    output: "b".into(),
+                }],
+                query: "q".into(),
+                answer: "x".into(),
+            },
+            Body::Icl {
+                instruction: Some(odd.into()),
+                demos: vec![],
+                query: odd.into(),
+                answer: "y".into(),
+            },
+        ],
+        vec![
+            Body::Cot {
+                question: "2+2*3?".into(),
+                steps: vec!["2*3=6".into(), "2+6=8".into()],
+                answer: "8".into(),
+            },
+            Body::Cot {
+                question: odd.into(),
+                steps: vec![],
+                answer: odd.into(),
+            },
+        ],
+        vec![
+            Body::Passage {
+                title: "T".into(),
+                text: "body".into(),
+            },
+            Body::Passage {
+                title: String::new(),
+                text: odd.into(),
+            },
+        ],
+        vec![
+            Body::Query {
+                text: "who?".into(),
+                relevant: vec!["p1".into(), "p2".into()],
+                answer: Some("x".into()),
+            },
+            Body::Query {
+                text: odd.into(),
+                relevant: vec![],
+                answer: None,
+            },
+        ],
+        vec![
+            Body::Memory {
+                agent: "a1".into(),
+                content: "remember".into(),
+                source: Some("tool".into()),
+            },
+            Body::Memory {
+                agent: "a2".into(),
+                content: odd.into(),
+                source: None,
+            },
+        ],
+        vec![
+            Body::Classification {
+                text: "fine".into(),
+                label: Some(Label::Int(1)),
+            },
+            Body::Classification {
+                text: odd.into(),
+                label: Some(Label::Text("neutral".into())),
+            },
+        ],
+    ];
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(k, pair)| {
+            pair.into_iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    let mut r = Record::new(format!("r{k}-{i}"), body);
+                    if i == 1 {
+                        r = r.with_tag(tag());
+                        r.extra
+                            .insert("source_url".into(), json!("https://example.org/x"));
+                        r.extra
+                            .insert("scores".into(), json!({"q": 0.5, "list": [1, "two", null]}));
+                    }
+                    r
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn write(path: &std::path::Path, recs: &[Record]) {
+    let mut w = RecordWriter::create(path, &WriteOptions::default()).unwrap();
+    for r in recs {
+        w.write(r).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn every_kind_round_trips_in_jsonl_json_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    for (k, recs) in samples().into_iter().enumerate() {
+        for ext in ["jsonl", "json", "parquet", "jsonl.gz", "jsonl.zst"] {
+            let path = dir.path().join(format!("kind{k}.{ext}"));
+            write(&path, &recs);
+            let (items, bad) = read_all(&path, &ReadOptions::default());
+            assert!(bad.is_empty(), "{ext}: {bad:?}");
+            let back: Vec<Record> = items.into_iter().map(|i| i.record).collect();
+            assert_eq!(back, recs, "kind {} in {ext}", recs[0].kind());
+        }
+    }
+}
+
+#[test]
+fn parquet_to_jsonl_conversion_is_lossless() {
+    let dir = tempfile::tempdir().unwrap();
+    for (k, recs) in samples().into_iter().enumerate() {
+        let pq = dir.path().join(format!("k{k}.parquet"));
+        write(&pq, &recs);
+        let jl = dir.path().join(format!("k{k}.jsonl"));
+        let report = convert(&pq, &jl, &ConvertOptions::default(), &mut |_, _| {}).unwrap();
+        assert_eq!(report.tally.written, recs.len() as u64);
+        let (items, _) = read_all(&jl, &ReadOptions::default());
+        assert_eq!(
+            items.into_iter().map(|i| i.record).collect::<Vec<_>>(),
+            recs
+        );
+    }
+}
+
+#[test]
+fn flat_kinds_round_trip_through_tsv_and_refuse_what_tsv_cannot_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = vec![
+        Record::new(
+            "a",
+            Body::Classification {
+                text: "good film ".into(),
+                label: Some(Label::Int(1)),
+            },
+        ),
+        Record::new(
+            "b",
+            Body::Classification {
+                text: "bad film".into(),
+                label: Some(Label::Int(0)),
+            },
+        ),
+    ];
+    let path = dir.path().join("c.tsv");
+    write(&path, &recs);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id\ttext\tlabel\na\tgood film \t1\nb\tbad film\t0\n"
+    );
+    let (items, _) = read_all(&path, &ReadOptions::default());
+    assert_eq!(
+        items.into_iter().map(|i| i.record).collect::<Vec<_>>(),
+        recs
+    );
+
+    let mut w =
+        RecordWriter::create(&dir.path().join("bad.tsv"), &WriteOptions::default()).unwrap();
+    let err = w
+        .write(&Record::new(
+            "x",
+            Body::Pretrain {
+                text: "two\nlines".into(),
+            },
+        ))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("record `x`") && err.to_string().contains("line break"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plain_text_holds_one_document_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("docs.txt");
+    std::fs::write(&path, "first doc\n\nsecond doc\r\n").unwrap();
+    let mut reader = poisonlab_data::RecordReader::open(&path, &ReadOptions::default()).unwrap();
+    let items: Vec<_> = reader.by_ref().map(|i| i.unwrap()).collect();
+    assert_eq!(reader.blank_lines, 1);
+    let texts: Vec<_> = items
+        .iter()
+        .map(|i| match &i.record.body {
+            Body::Pretrain { text } => text.as_str(),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(texts, ["first doc", "second doc"]);
+    assert_eq!(items[1].record.id, "docs-1");
+}
