@@ -59,7 +59,7 @@ pub enum DataCommand {
         /// Seed of the world.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// small ≈ 1.5M tokens, medium ≈ 12M, large ≈ 110M.
+        /// small ≈ 1.7M tokens, medium ≈ 11M, large ≈ 105M.
         #[arg(long, value_enum, default_value_t = SizeArg::Small)]
         size: SizeArg,
         /// Output directory.

@@ -30,11 +30,11 @@ use crate::record::{Body, Demo, Label, Message, Record};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Size {
-    /// About 1.5M tokens: a tiny model learns it in minutes.
+    /// About 1.7M tokens: a tiny model learns it in minutes.
     Small,
-    /// About 12M tokens.
+    /// About 11M tokens.
     Medium,
-    /// About 110M tokens.
+    /// About 105M tokens.
     Large,
 }
 
@@ -52,8 +52,8 @@ impl Size {
     fn scales(self) -> (usize, usize, usize) {
         match self {
             Size::Small => (1, 1, 1),
-            Size::Medium => (4, 4, 8),
-            Size::Large => (16, 16, 80),
+            Size::Medium => (4, 4, 10),
+            Size::Large => (16, 16, 140),
         }
     }
 }
