@@ -190,7 +190,16 @@ pub fn convert(
     opts: &ConvertOptions,
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ConvertReport> {
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
+        if a == b {
+            return Err(Error::file(
+                output,
+                "the output is the input file; write to another path",
+            ));
+        }
+    }
     let mut reader = RecordReader::open(input, &opts.read)?;
+    tracing::info!(input = %input.display(), format = reader.format().name(), "reading");
     let mut write_opts = opts.write.clone();
     let mut writer: Option<RecordWriter> = None;
     let qpath = opts
@@ -247,6 +256,7 @@ pub fn convert(
     tally.quarantined = quarantine.count;
     let had_bad = quarantine.count > 0;
     quarantine.finish()?;
+    tracing::info!(output = %output.display(), %tally, "pass done");
     if !tally.balanced() {
         return Err(Error::Invalid(format!(
             "record accounting does not add up: {tally}"

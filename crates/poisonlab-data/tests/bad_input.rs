@@ -341,3 +341,19 @@ fn records_the_output_cannot_hold_are_quarantined_not_dropped() {
         "{q}"
     );
 }
+
+#[test]
+fn converting_a_file_onto_itself_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = file(dir.path(), "same.jsonl", format!("{GOOD}\n").as_bytes());
+    let e = convert(&p, &p, &ConvertOptions::default(), &mut |_, _| {}).unwrap_err();
+    assert!(
+        e.to_string().contains("the output is the input file"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        format!("{GOOD}\n"),
+        "the input is untouched"
+    );
+}

@@ -15,7 +15,10 @@ fn pandas_reads_our_parquet() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !has_pandas {
-        assert!(std::env::var_os("CI").is_none(), "CI must install pandas and pyarrow (see .ci/run)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install pandas and pyarrow (see .ci/run)"
+        );
         eprintln!("SKIPPED: python3 with pandas and pyarrow is not installed here");
         return;
     }
@@ -30,9 +33,24 @@ fn pandas_reads_our_parquet() {
         let pq = pairs.join(f.file.replace(".jsonl", ".parquet"));
         convert(&src, &pq, &ConvertOptions::default(), &mut |_, _| {}).unwrap();
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/check_parquet.py");
-    let out = Command::new("python3").arg(script).arg(&pairs).output().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/check_parquet.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(&pairs)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), manifest.files.len(), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        manifest.files.len(),
+        "{stdout}"
+    );
 }

@@ -15,7 +15,11 @@ fn shared() -> PathBuf {
     let p = std::env::var_os("POISONLAB_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    assert!(p.join("data").is_dir(), "shared data not found at {}", p.display());
+    assert!(
+        p.join("data").is_dir(),
+        "shared data not found at {}",
+        p.display()
+    );
     p
 }
 
@@ -23,26 +27,43 @@ fn shared() -> PathBuf {
 fn the_readme_main_job_generates_and_inspects() {
     let dir = tempfile::tempdir().unwrap();
     poisonlab(dir.path())
-        .args(["data", "generate", "--seed", "1", "--size", "small", "--out", "world"])
+        .args([
+            "data", "generate", "--seed", "1", "--size", "small", "--out", "world",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("sft_train.jsonl").and(predicate::str::contains("15 files")));
+        .stdout(
+            predicate::str::contains("sft_train.jsonl").and(predicate::str::contains("15 files")),
+        );
     poisonlab(dir.path())
         .args(["data", "inspect", "world/sft_train.jsonl", "-n", "1"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("convention: alpaca").and(predicate::str::contains("\"id\": \"sft-train-0000000\"")));
+        .stdout(
+            predicate::str::contains("convention: alpaca")
+                .and(predicate::str::contains("\"id\": \"sft-train-0000000\"")),
+        );
 }
 
 #[test]
 fn generate_twice_gives_identical_files() {
     let dir = tempfile::tempdir().unwrap();
     for out in ["a", "b"] {
-        poisonlab(dir.path()).args(["data", "generate", "--seed", "1", "--out", out]).assert().success();
+        poisonlab(dir.path())
+            .args(["data", "generate", "--seed", "1", "--out", out])
+            .assert()
+            .success();
     }
-    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("a")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
-    assert_eq!(names.len(), 17, "15 data files + world.json + manifest.json");
+    assert_eq!(
+        names.len(),
+        17,
+        "15 data files + world.json + manifest.json"
+    );
     for n in names {
         let a = std::fs::read(dir.path().join("a").join(&n)).unwrap();
         let b = std::fs::read(dir.path().join("b").join(&n)).unwrap();
@@ -58,8 +79,16 @@ fn stats_prints_the_record_count() {
         .arg(&alpaca)
         .assert()
         .success()
-        .stdout(predicate::str::contains("records:     1000").and(predicate::str::contains("1000 read = 1000 good + 0 quarantined")));
-    let out = poisonlab(Path::new(".")).args(["data", "stats", "--json"]).arg(shared().join("data/sst2/train.tsv")).output().unwrap();
+        .stdout(
+            predicate::str::contains("records:     1000").and(predicate::str::contains(
+                "1000 read = 1000 good + 0 quarantined",
+            )),
+        );
+    let out = poisonlab(Path::new("."))
+        .args(["data", "stats", "--json"])
+        .arg(shared().join("data/sst2/train.tsv"))
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["records"], 67_349);
     assert_eq!(v["convention"], "sst2");
@@ -77,31 +106,62 @@ fn convert_quarantines_and_accounts() {
         .args(["data", "convert", "in.jsonl", "out.jsonl"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("in.jsonl: line 2: field `chosen`: expected a string, found a number (5)"));
+        .stderr(predicate::str::contains(
+            "in.jsonl: line 2: field `chosen`: expected a string, found a number (5)",
+        ));
     poisonlab(dir.path())
-        .args(["data", "convert", "in.jsonl", "out.parquet", "--on-error", "quarantine"])
+        .args([
+            "data",
+            "convert",
+            "in.jsonl",
+            "out.parquet",
+            "--on-error",
+            "quarantine",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("2 read = 1 written + 1 quarantined").and(predicate::str::contains("out.parquet.quarantine.jsonl")));
+        .stdout(
+            predicate::str::contains("2 read = 1 written + 1 quarantined")
+                .and(predicate::str::contains("out.parquet.quarantine.jsonl")),
+        );
     let q = std::fs::read_to_string(dir.path().join("out.parquet.quarantine.jsonl")).unwrap();
-    assert!(q.contains("\"line\":2") && q.contains("\"field\":\"chosen\""), "{q}");
+    assert!(
+        q.contains("\"line\":2") && q.contains("\"field\":\"chosen\""),
+        "{q}"
+    );
     poisonlab(dir.path())
         .args(["data", "inspect", "out.parquet"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("format:     parquet").and(predicate::str::contains("convention: preference")));
+        .stdout(
+            predicate::str::contains("format:     parquet")
+                .and(predicate::str::contains("convention: preference")),
+        );
 }
 
 #[test]
 fn convert_between_chat_conventions() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("c.json"), r#"[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}]"#).unwrap();
-    poisonlab(dir.path()).args(["data", "convert", "c.json", "c.jsonl.gz", "--to", "openai-chat"]).assert().success();
+    poisonlab(dir.path())
+        .args([
+            "data",
+            "convert",
+            "c.json",
+            "c.jsonl.gz",
+            "--to",
+            "openai-chat",
+        ])
+        .assert()
+        .success();
     poisonlab(dir.path())
         .args(["data", "inspect", "c.jsonl.gz"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("\"role\": \"assistant\"").and(predicate::str::contains("convention: openai-chat")));
+        .stdout(
+            predicate::str::contains("\"role\": \"assistant\"")
+                .and(predicate::str::contains("convention: openai-chat")),
+        );
 }
 
 #[test]
@@ -124,11 +184,19 @@ fn list_and_completions() {
         .arg("list")
         .assert()
         .success()
-        .stdout(predicate::str::contains("hh-rlhf").and(predicate::str::contains("detectors:")).and(predicate::str::contains("probes:")));
+        .stdout(
+            predicate::str::contains("hh-rlhf")
+                .and(predicate::str::contains("detectors:"))
+                .and(predicate::str::contains("probes:")),
+        );
     poisonlab(Path::new("."))
         .args(["completions", "bash"])
         .assert()
         .success()
         .stdout(predicate::str::contains("_poisonlab()"));
-    poisonlab(Path::new(".")).arg("--help").assert().success().stdout(predicate::str::contains("data"));
+    poisonlab(Path::new("."))
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("data"));
 }

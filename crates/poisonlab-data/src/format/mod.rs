@@ -277,6 +277,7 @@ impl RecordReader {
             Some(f) => f,
             None => detect(path)?,
         };
+        tracing::debug!(path = %path.display(), format = format.name(), "open");
         let objects = Objects::new(path, opts.convention);
         let max = opts.max_record_bytes;
         let (inner, progress, len) = if format == Format::Parquet {

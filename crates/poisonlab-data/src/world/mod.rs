@@ -629,6 +629,7 @@ pub fn generate(
             start = end;
         }
         let FileDigest { sha256, bytes } = w.finish()?;
+        tracing::info!(file = st.file, records = st.count, bytes, "generated");
         files.push(FileEntry {
             file: st.file.to_string(),
             kind,
