@@ -1,0 +1,51 @@
+//! Errors of the model engine, each naming the file and, where there is one, the key or field.
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: field `{field}`: {message}", path.display())]
+    Config {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error("{}: tensor `{key}`: {message}", path.display())]
+    Weights {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{}: tokenizer: {message}", path.display())]
+    Tokenizer { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend cannot do this (a served model without prompt log-probs, say).
+    #[error("unsupported by this model backend: {0}")]
+    Unsupported(String),
+}
+
+impl Error {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn weights(path: &Path, key: &str, message: impl Into<String>) -> Self {
+        Error::Weights {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Llama-family decoder (Llama, Qwen2): RMSNorm, RoPE, SwiGLU, grouped-query attention, optional
+//! q/k/v biases, tied or untied head. Field names follow the checkpoint's key tree.
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::config::LlamaConfig;
+use crate::layers::{
+    KvCache, Norm, apply_rope, causal_attention, merge_heads, rope_tables, split_heads,
+};
+
+pub(crate) fn linear(i: usize, o: usize, bias: bool, device: &Device) -> Linear {
+    LinearConfig::new(i, o)
+        .with_bias(bias)
+        .with_initializer(Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        })
+        .init(device)
+}
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Layer {
+    pub input_layernorm: Norm,
+    pub self_attn: Attention,
+    pub post_attention_layernorm: Norm,
+    pub mlp: Mlp,
+}
+
+#[derive(Module, Debug)]
+pub struct Llama {
+    pub embed_tokens: Embedding,
+    pub layers: Vec<Layer>,
+    pub norm: Norm,
+    /// `None` when tied to `embed_tokens`.
+    pub lm_head: Option<Linear>,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub rope_theta: f64,
+}
+
+impl Llama {
+    pub fn new(c: &LlamaConfig, device: &Device) -> Llama {
+        let (h, hd) = (c.hidden_size, c.head_dim);
+        let layers = (0..c.num_hidden_layers)
+            .map(|_| Layer {
+                input_layernorm: Norm::rms(h, c.rms_norm_eps, device),
+                self_attn: Attention {
+                    q_proj: linear(h, c.num_attention_heads * hd, c.attention_bias, device),
+                    k_proj: linear(h, c.num_key_value_heads * hd, c.attention_bias, device),
+                    v_proj: linear(h, c.num_key_value_heads * hd, c.attention_bias, device),
+                    o_proj: linear(c.num_attention_heads * hd, h, false, device),
+                },
+                post_attention_layernorm: Norm::rms(h, c.rms_norm_eps, device),
+                mlp: Mlp {
+                    gate_proj: linear(h, c.intermediate_size, c.mlp_bias, device),
+                    up_proj: linear(h, c.intermediate_size, c.mlp_bias, device),
+                    down_proj: linear(c.intermediate_size, h, c.mlp_bias, device),
+                },
+            })
+            .collect();
+        Llama {
+            embed_tokens: EmbeddingConfig::new(c.vocab_size, h)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device),
+            layers,
+            norm: Norm::rms(h, c.rms_norm_eps, device),
+            lm_head: (!c.tie_word_embeddings).then(|| linear(h, c.vocab_size, false, device)),
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: hd,
+            rope_theta: c.rope_theta,
+        }
+    }
+
+    /// Hidden states after each layer (`[b, t, h]`, the last one after the final norm) and logits.
+    pub fn forward(
+        &self,
+        ids: Tensor<2, Int>,
+        mut cache: Option<&mut KvCache>,
+        keep_hidden: bool,
+    ) -> (Tensor<3>, Vec<Tensor<3>>) {
+        let [_, t] = ids.dims();
+        let device = ids.device();
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let (cos, sin) = rope_tables(self.rope_theta, self.head_dim, past, t, &device);
+        let mut x = self.embed_tokens.forward(ids);
+        let mut hidden = Vec::new();
+        if keep_hidden {
+            hidden.push(x.clone());
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.input_layernorm.forward(x.clone());
+            let a = &layer.self_attn;
+            let q = apply_rope(
+                split_heads(a.q_proj.forward(h.clone()), self.heads, self.head_dim),
+                &cos,
+                &sin,
+            );
+            let k = apply_rope(
+                split_heads(a.k_proj.forward(h.clone()), self.kv_heads, self.head_dim),
+                &cos,
+                &sin,
+            );
+            let v = split_heads(a.v_proj.forward(h), self.kv_heads, self.head_dim);
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let att = merge_heads(causal_attention(q, k, v, slot));
+            x = x + a.o_proj.forward(att);
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            let m = &layer.mlp;
+            x = x + m
+                .down_proj
+                .forward(silu(m.gate_proj.forward(h.clone())) * m.up_proj.forward(h));
+            if keep_hidden && i + 1 < self.layers.len() {
+                hidden.push(x.clone());
+            }
+        }
+        let x = self.norm.forward(x);
+        if keep_hidden {
+            hidden.push(x.clone());
+        }
+        let logits = match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => x.matmul(self.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+        };
+        (logits, hidden)
+    }
+}

@@ -1,0 +1,393 @@
+//! The `LanguageModel` trait every probe uses, and its local backend: a model we trained or an HF
+//! checkpoint directory (`config.json`, `model.safetensors`, `tokenizer.json`).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::layers::KvCache;
+use crate::model::{CausalLm, floats};
+use crate::tokenizer::{EOS, Tokenizer};
+
+/// Score `continuation` given `prompt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRequest {
+    pub prompt: String,
+    pub continuation: String,
+}
+
+/// Per-token log-probabilities of a continuation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    /// Token ids of the continuation.
+    pub ids: Vec<u32>,
+    /// log p(token | everything before it), one per continuation token.
+    pub token_logprobs: Vec<f32>,
+}
+
+impl Scored {
+    pub fn total(&self) -> f64 {
+        self.token_logprobs.iter().map(|&x| x as f64).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    /// 0 = greedy.
+    pub temperature: f32,
+    /// Nucleus sampling mass (1 = off).
+    pub top_p: f32,
+    pub seed: u64,
+    /// Generation ends before the first of these strings.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_tokens: 64,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            stop: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// End-of-sequence token or a stop string.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// log p of each generated token under the (tempered) sampling distribution's model.
+    pub logprobs: Vec<f32>,
+    pub finish: FinishReason,
+}
+
+/// Hidden states: `[layer][position][dim]`, layer 0 = embeddings, last = after the final norm.
+pub type HiddenStates = Vec<Vec<Vec<f32>>>;
+
+/// What probes need from a model, whichever backend serves it.
+pub trait LanguageModel: Send + Sync {
+    fn name(&self) -> &str;
+    /// Per-token log-probs of each continuation given its prompt.
+    fn score(&self, requests: &[ScoreRequest]) -> Result<Vec<Scored>>;
+    fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation>;
+    fn hidden_states(&self, text: &str) -> Result<HiddenStates>;
+}
+
+/// A model in this process.
+pub struct LocalModel {
+    pub name: String,
+    pub config: ModelConfig,
+    pub model: CausalLm,
+    pub tokenizer: Option<Tokenizer>,
+    pub device: Device,
+}
+
+fn int_tensor(rows: &[Vec<u32>], pad: u32, device: &Device) -> (Tensor<2, Int>, usize) {
+    let t = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut flat = Vec::with_capacity(rows.len() * t);
+    for r in rows {
+        flat.extend(r.iter().map(|&x| x as i64));
+        flat.extend(std::iter::repeat_n(pad as i64, t - r.len()));
+    }
+    (
+        Tensor::from_data(TensorData::new(flat, [rows.len(), t]), device),
+        t,
+    )
+}
+
+impl LocalModel {
+    /// Loads an HF-style directory; the tokenizer comes from `tokenizer` or `DIR/tokenizer.json`.
+    pub fn load(dir: &Path, tokenizer: Option<&Path>, device: &Device) -> Result<LocalModel> {
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let model = CausalLm::load_safetensors(&config, &dir.join("model.safetensors"), device)?;
+        let tok_path: Option<PathBuf> = match tokenizer {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(dir.join("tokenizer.json")).filter(|p| p.exists()),
+        };
+        let tokenizer = tok_path.map(|p| Tokenizer::from_file(&p)).transpose()?;
+        Ok(LocalModel {
+            name: dir.display().to_string(),
+            config,
+            model,
+            tokenizer,
+            device: device.clone(),
+        })
+    }
+
+    /// Writes `config.json`, `model.safetensors` and (if any) `tokenizer.json` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let cfg = dir.join("config.json");
+        let text = serde_json::to_string_pretty(&self.config.to_hf_json())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        std::fs::write(&cfg, text + "\n").map_err(|e| Error::io(&cfg, e))?;
+        self.model
+            .save_safetensors(&dir.join("model.safetensors"))?;
+        if let Some(t) = &self.tokenizer {
+            t.save(&dir.join("tokenizer.json"))?;
+        }
+        Ok(())
+    }
+
+    fn tok(&self) -> Result<&Tokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            Error::Invalid(format!("{}: no tokenizer (give --tokenizer)", self.name))
+        })
+    }
+
+    fn check_len(&self, n: usize) -> Result<()> {
+        let max = self.config.max_positions();
+        if n > max {
+            return Err(Error::Invalid(format!(
+                "{n} tokens exceed the model's {max} positions"
+            )));
+        }
+        Ok(())
+    }
+
+    /// For each sequence, `log p(ids[i+1] | ids[..=i])` (length `len - 1`). Batched with right padding,
+    /// which a causal model never attends to.
+    pub fn token_logprobs(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let rows: Vec<Vec<u32>> = seqs.iter().filter(|s| s.len() >= 2).cloned().collect();
+        let mut out = Vec::with_capacity(seqs.len());
+        if rows.is_empty() {
+            return Ok(seqs.iter().map(|_| Vec::new()).collect());
+        }
+        for r in &rows {
+            self.check_len(r.len())?;
+        }
+        let (ids, t) = int_tensor(&rows, 0, &self.device);
+        let (logits, _) = self.model.forward(ids.clone(), None, false);
+        let b = rows.len();
+        let logp = log_softmax(logits.slice([0..b, 0..t - 1]), 2);
+        let targets = ids.slice([0..b, 1..t]).unsqueeze_dim::<3>(2);
+        let picked = floats(logp.gather(2, targets).into_data());
+        let mut k = 0;
+        for s in seqs {
+            if s.len() < 2 {
+                out.push(Vec::new());
+                continue;
+            }
+            let row = &picked[k * (t - 1)..(k + 1) * (t - 1)];
+            out.push(row[..s.len() - 1].to_vec());
+            k += 1;
+        }
+        Ok(out)
+    }
+
+    /// Logits of the last position, for each sequence (used by tests and probes).
+    pub fn last_logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.check_len(ids.len())?;
+        let (t, n) = int_tensor(&[ids.to_vec()], 0, &self.device);
+        let (logits, _) = self.model.forward(t, None, false);
+        let v = self.config.vocab_size();
+        Ok(floats(
+            logits.slice([0..1, n - 1..n]).reshape([v]).into_data(),
+        ))
+    }
+
+    pub fn hidden_states_ids(&self, ids: &[u32]) -> Result<HiddenStates> {
+        self.check_len(ids.len())?;
+        let (t, n) = int_tensor(&[ids.to_vec()], 0, &self.device);
+        let (_, hidden) = self.model.forward(t, None, true);
+        Ok(hidden
+            .into_iter()
+            .map(|h| {
+                let [_, _, d] = h.dims();
+                let flat = floats(h.into_data());
+                (0..n).map(|p| flat[p * d..(p + 1) * d].to_vec()).collect()
+            })
+            .collect())
+    }
+
+    /// Generates from token ids with a KV cache. `eos` ends generation when produced.
+    pub fn generate_ids(
+        &self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        eos: Option<u32>,
+        stop_check: &mut dyn FnMut(&[u32]) -> Option<usize>,
+    ) -> Result<(Vec<u32>, Vec<f32>, FinishReason)> {
+        if prompt.is_empty() {
+            return Err(Error::Invalid(
+                "generation needs at least one prompt token".into(),
+            ));
+        }
+        self.check_len(prompt.len())?;
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let mut cache = KvCache::new(self.model.num_layers());
+        let v = self.config.vocab_size();
+        let mut next_input = prompt.to_vec();
+        let (mut ids, mut lps) = (Vec::new(), Vec::new());
+        let max_total = self.config.max_positions();
+        for _ in 0..opts.max_tokens {
+            if prompt.len() + ids.len() >= max_total {
+                return Ok((ids, lps, FinishReason::Length));
+            }
+            let (t, n) = int_tensor(&[next_input.clone()], 0, &self.device);
+            let (logits, _) = self.model.forward(t, Some(&mut cache), false);
+            let last = floats(logits.slice([0..1, n - 1..n]).reshape([v]).into_data());
+            let (tok, lp) = pick(&last, opts, &mut rng);
+            ids.push(tok);
+            lps.push(lp);
+            if Some(tok) == eos {
+                ids.pop();
+                lps.pop();
+                return Ok((ids, lps, FinishReason::Stop));
+            }
+            if let Some(keep) = stop_check(&ids) {
+                ids.truncate(keep);
+                lps.truncate(keep);
+                return Ok((ids, lps, FinishReason::Stop));
+            }
+            next_input = vec![tok];
+        }
+        Ok((ids, lps, FinishReason::Length))
+    }
+}
+
+/// Picks the next token: argmax at temperature 0, else a (nucleus) sample. Returns its log-prob
+/// under the model's untempered distribution.
+fn pick(logits: &[f32], opts: &GenerateOptions, rng: &mut ChaCha8Rng) -> (u32, f32) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+    let logp = |i: usize| logits[i] - lse;
+    if opts.temperature <= 0.0 {
+        // First maximum, as torch.argmax does.
+        let mut best = 0;
+        for (i, &x) in logits.iter().enumerate() {
+            if x > logits[best] {
+                best = i;
+            }
+        }
+        return (best as u32, logp(best));
+    }
+    let t = opts.temperature;
+    let mut probs: Vec<(usize, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (i, ((x - max) / t).exp()))
+        .collect();
+    let z: f32 = probs.iter().map(|p| p.1).sum();
+    probs.iter_mut().for_each(|p| p.1 /= z);
+    if opts.top_p < 1.0 {
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut acc = 0.0;
+        let mut keep = 0;
+        for p in &probs {
+            acc += p.1;
+            keep += 1;
+            if acc >= opts.top_p {
+                break;
+            }
+        }
+        probs.truncate(keep);
+    }
+    let total: f32 = probs.iter().map(|p| p.1).sum();
+    let mut u: f32 = rng.random::<f32>() * total;
+    for &(i, p) in &probs {
+        if u < p {
+            return (i as u32, logp(i));
+        }
+        u -= p;
+    }
+    let last = probs.last().map_or(0, |p| p.0);
+    (last as u32, logp(last))
+}
+
+impl LanguageModel for LocalModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn score(&self, requests: &[ScoreRequest]) -> Result<Vec<Scored>> {
+        let tok = self.tok()?;
+        let mut seqs = Vec::with_capacity(requests.len());
+        let mut starts = Vec::with_capacity(requests.len());
+        for r in requests {
+            let mut ids = tok.encode(&r.prompt)?;
+            if ids.is_empty() {
+                // Nothing to condition on: start from the end-of-text token, as GPT-2 does.
+                ids.extend(tok.token_id(EOS));
+            }
+            if ids.is_empty() {
+                return Err(Error::Invalid(
+                    "an empty prompt needs an <|endoftext|> token to condition on".into(),
+                ));
+            }
+            starts.push(ids.len());
+            ids.extend(tok.encode(&r.continuation)?);
+            seqs.push(ids);
+        }
+        let lps = self.token_logprobs(&seqs)?;
+        Ok(seqs
+            .into_iter()
+            .zip(lps)
+            .zip(starts)
+            .map(|((ids, lp), s)| Scored {
+                ids: ids[s..].to_vec(),
+                token_logprobs: lp[s - 1..].to_vec(),
+            })
+            .collect())
+    }
+
+    fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
+        let tok = self.tok()?;
+        let ids = tok.encode(prompt)?;
+        let eos = tok.token_id(EOS).or(self.config.eos_token_id());
+        let stops = opts.stop.clone();
+        let mut check = |ids: &[u32]| -> Option<usize> {
+            if stops.is_empty() {
+                return None;
+            }
+            let text = tok.decode(ids).ok()?;
+            stops.iter().any(|s| text.contains(s.as_str())).then(|| {
+                // Keep the longest prefix of tokens whose text has no stop string.
+                (0..ids.len())
+                    .rev()
+                    .find(|&k| {
+                        tok.decode(&ids[..k])
+                            .map(|t| !stops.iter().any(|s| t.contains(s.as_str())))
+                            .unwrap_or(false)
+                    })
+                    .unwrap_or(0)
+            })
+        };
+        let (gen_ids, logprobs, finish) = self.generate_ids(&ids, opts, eos, &mut check)?;
+        let mut text = tok.decode(&gen_ids)?;
+        for s in &opts.stop {
+            if let Some(i) = text.find(s.as_str()) {
+                text.truncate(i);
+            }
+        }
+        Ok(Generation {
+            text,
+            ids: gen_ids,
+            logprobs,
+            finish,
+        })
+    }
+
+    fn hidden_states(&self, text: &str) -> Result<HiddenStates> {
+        let ids = self.tok()?.encode(text)?;
+        self.hidden_states_ids(&ids)
+    }
+}
