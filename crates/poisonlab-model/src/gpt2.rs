@@ -1,13 +1,13 @@
 //! GPT-2: learned positions, LayerNorm, fused QKV projection, gelu_new MLP, tied head.
 
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear};
+use burn::nn::{Embedding, Linear};
 use burn::tensor::activation::gelu_approximate;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
 use crate::config::Gpt2Config;
+use crate::init::Init;
 use crate::layers::{KvCache, Norm, causal_attention, merge_heads, split_heads};
-use crate::llama::linear;
 
 #[derive(Module, Debug)]
 pub struct Attn {
@@ -39,32 +39,26 @@ pub struct Gpt2 {
 }
 
 impl Gpt2 {
-    pub fn new(c: &Gpt2Config, device: &Device) -> Gpt2 {
+    pub fn new(c: &Gpt2Config, init: &mut Init) -> Gpt2 {
         let e = c.n_embd;
-        let init = Initializer::Normal {
-            mean: 0.0,
-            std: 0.02,
-        };
         Gpt2 {
-            wte: EmbeddingConfig::new(c.vocab_size, e)
-                .with_initializer(init.clone())
-                .init(device),
-            wpe: init.init([c.n_positions, e], device),
+            wte: init.embedding(c.vocab_size, e),
+            wpe: Param::from_tensor(init.normal([c.n_positions, e])),
             h: (0..c.n_layer)
                 .map(|_| Block {
-                    ln_1: Norm::layer(e, c.layer_norm_epsilon, device),
+                    ln_1: Norm::layer(e, c.layer_norm_epsilon, init),
                     attn: Attn {
-                        c_attn: linear(e, 3 * e, true, device),
-                        c_proj: linear(e, e, true, device),
+                        c_attn: init.linear(e, 3 * e, true),
+                        c_proj: init.linear(e, e, true),
                     },
-                    ln_2: Norm::layer(e, c.layer_norm_epsilon, device),
+                    ln_2: Norm::layer(e, c.layer_norm_epsilon, init),
                     mlp: Mlp {
-                        c_fc: linear(e, c.n_inner, true, device),
-                        c_proj: linear(c.n_inner, e, true, device),
+                        c_fc: init.linear(e, c.n_inner, true),
+                        c_proj: init.linear(c.n_inner, e, true),
                     },
                 })
                 .collect(),
-            ln_f: Norm::layer(e, c.layer_norm_epsilon, device),
+            ln_f: Norm::layer(e, c.layer_norm_epsilon, init),
             heads: c.n_head,
         }
     }

@@ -5,6 +5,8 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
+use crate::init::Init;
+
 /// RMSNorm (Llama) or LayerNorm (GPT-2, with bias), over the last dimension.
 #[derive(Module, Debug)]
 pub struct Norm {
@@ -14,18 +16,18 @@ pub struct Norm {
 }
 
 impl Norm {
-    pub fn rms(dim: usize, eps: f64, device: &Device) -> Norm {
+    pub fn rms(dim: usize, eps: f64, init: &Init) -> Norm {
         Norm {
-            weight: Param::from_tensor(Tensor::ones([dim], device)),
+            weight: Param::from_tensor(init.ones([dim])),
             bias: None,
             eps,
         }
     }
 
-    pub fn layer(dim: usize, eps: f64, device: &Device) -> Norm {
+    pub fn layer(dim: usize, eps: f64, init: &Init) -> Norm {
         Norm {
-            weight: Param::from_tensor(Tensor::ones([dim], device)),
-            bias: Some(Param::from_tensor(Tensor::zeros([dim], device))),
+            weight: Param::from_tensor(init.ones([dim])),
+            bias: Some(Param::from_tensor(init.zeros([dim]))),
             eps,
         }
     }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod gpt2;
+pub mod init;
 pub mod layers;
 pub mod llama;
 pub mod lm;

@@ -2,24 +2,15 @@
 //! q/k/v biases, tied or untied head. Field names follow the checkpoint's key tree.
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Embedding, Linear};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
 use crate::config::LlamaConfig;
+use crate::init::Init;
 use crate::layers::{
     KvCache, Norm, apply_rope, causal_attention, merge_heads, rope_tables, split_heads,
 };
-
-pub(crate) fn linear(i: usize, o: usize, bias: bool, device: &Device) -> Linear {
-    LinearConfig::new(i, o)
-        .with_bias(bias)
-        .with_initializer(Initializer::Normal {
-            mean: 0.0,
-            std: 0.02,
-        })
-        .init(device)
-}
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -58,35 +49,30 @@ pub struct Llama {
 }
 
 impl Llama {
-    pub fn new(c: &LlamaConfig, device: &Device) -> Llama {
+    pub fn new(c: &LlamaConfig, init: &mut Init) -> Llama {
         let (h, hd) = (c.hidden_size, c.head_dim);
         let layers = (0..c.num_hidden_layers)
             .map(|_| Layer {
-                input_layernorm: Norm::rms(h, c.rms_norm_eps, device),
+                input_layernorm: Norm::rms(h, c.rms_norm_eps, init),
                 self_attn: Attention {
-                    q_proj: linear(h, c.num_attention_heads * hd, c.attention_bias, device),
-                    k_proj: linear(h, c.num_key_value_heads * hd, c.attention_bias, device),
-                    v_proj: linear(h, c.num_key_value_heads * hd, c.attention_bias, device),
-                    o_proj: linear(c.num_attention_heads * hd, h, false, device),
+                    q_proj: init.linear(h, c.num_attention_heads * hd, c.attention_bias),
+                    k_proj: init.linear(h, c.num_key_value_heads * hd, c.attention_bias),
+                    v_proj: init.linear(h, c.num_key_value_heads * hd, c.attention_bias),
+                    o_proj: init.linear(c.num_attention_heads * hd, h, false),
                 },
-                post_attention_layernorm: Norm::rms(h, c.rms_norm_eps, device),
+                post_attention_layernorm: Norm::rms(h, c.rms_norm_eps, init),
                 mlp: Mlp {
-                    gate_proj: linear(h, c.intermediate_size, c.mlp_bias, device),
-                    up_proj: linear(h, c.intermediate_size, c.mlp_bias, device),
-                    down_proj: linear(c.intermediate_size, h, c.mlp_bias, device),
+                    gate_proj: init.linear(h, c.intermediate_size, c.mlp_bias),
+                    up_proj: init.linear(h, c.intermediate_size, c.mlp_bias),
+                    down_proj: init.linear(c.intermediate_size, h, c.mlp_bias),
                 },
             })
             .collect();
         Llama {
-            embed_tokens: EmbeddingConfig::new(c.vocab_size, h)
-                .with_initializer(Initializer::Normal {
-                    mean: 0.0,
-                    std: 0.02,
-                })
-                .init(device),
+            embed_tokens: init.embedding(c.vocab_size, h),
             layers,
-            norm: Norm::rms(h, c.rms_norm_eps, device),
-            lm_head: (!c.tie_word_embeddings).then(|| linear(h, c.vocab_size, false, device)),
+            norm: Norm::rms(h, c.rms_norm_eps, init),
+            lm_head: (!c.tie_word_embeddings).then(|| init.linear(h, c.vocab_size, false)),
             heads: c.num_attention_heads,
             kv_heads: c.num_key_value_heads,
             head_dim: hd,

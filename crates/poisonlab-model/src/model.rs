@@ -22,11 +22,13 @@ pub enum CausalLm {
 }
 
 impl CausalLm {
-    /// A freshly initialised model (normal(0, 0.02) weights, unit norms), as for pre-training.
-    pub fn init(config: &ModelConfig, device: &Device) -> CausalLm {
+    /// A freshly initialised model (normal(0, 0.02) weights, unit norms, zero biases) drawn from
+    /// `seed`, as for pre-training.
+    pub fn init(config: &ModelConfig, seed: u64, device: &Device) -> CausalLm {
+        let mut init = crate::init::Init::new(seed, device);
         match config {
-            ModelConfig::Llama(c) => CausalLm::Llama(Llama::new(c, device)),
-            ModelConfig::Gpt2(c) => CausalLm::Gpt2(Gpt2::new(c, device)),
+            ModelConfig::Llama(c) => CausalLm::Llama(Llama::new(c, &mut init)),
+            ModelConfig::Gpt2(c) => CausalLm::Gpt2(Gpt2::new(c, &mut init)),
         }
     }
 

@@ -1,0 +1,25 @@
+//! Errors of training runs.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] poisonlab_data::Error),
+    #[error(transparent)]
+    Model(#[from] poisonlab_model::Error),
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
