@@ -17,8 +17,15 @@ pub use lm::{GenerateOptions, Generation, LanguageModel, LocalModel, ScoreReques
 pub use model::CausalLm;
 pub use tokenizer::Tokenizer;
 
-/// The one place the compute backend is chosen: burn's flex CPU backend. A GPU backend is a
-/// cargo feature away and changes nothing else.
+/// The one place the compute backend is chosen: burn's flex CPU backend, or the first CUDA GPU
+/// with the `cuda` feature. Nothing else in the code names a backend.
 pub fn default_device() -> burn::tensor::Device {
-    burn::tensor::Device::flex()
+    #[cfg(feature = "cuda")]
+    {
+        burn::tensor::Device::cuda(0)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        burn::tensor::Device::flex()
+    }
 }

@@ -243,3 +243,20 @@ impl Order {
         self.epoch.as_ref().map_or(pos, |(_, p)| p[pos])
     }
 }
+
+/// Cross-entropy (nats/token) of `eval` under the add-one-smoothed unigram distribution of
+/// `train`: the loss a model that ignores context would reach. Pre-training must beat it.
+pub fn unigram_baseline(train: &[u32], eval: &[u32], vocab: usize) -> f64 {
+    let mut counts = vec![1.0f64; vocab];
+    for &t in train {
+        if let Some(c) = counts.get_mut(t as usize) {
+            *c += 1.0;
+        }
+    }
+    let total: f64 = counts.iter().sum();
+    let n = eval.len().max(1) as f64;
+    eval.iter()
+        .map(|&t| -(counts.get(t as usize).copied().unwrap_or(1.0) / total).ln())
+        .sum::<f64>()
+        / n
+}

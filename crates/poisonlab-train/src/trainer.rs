@@ -57,6 +57,9 @@ pub struct Summary {
     pub tokens: usize,
     pub seconds: f64,
     pub tokens_per_s: f64,
+    /// Pre-training: the eval loss of a context-free unigram model, for comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unigram_eval_loss: Option<f64>,
     pub model_dir: PathBuf,
 }
 
@@ -405,6 +408,25 @@ impl Trainer {
         }
     }
 
+    /// The unigram baseline of the eval split (pre-training only).
+    pub fn unigram_baseline(&self) -> Option<f64> {
+        if self.stage != Stage::Pretrain {
+            return None;
+        }
+        let (Data::Lm(train), Some(Data::Lm(eval))) = (&self.train, &self.eval) else {
+            return None;
+        };
+        let stream = |ex: &[Example]| -> Vec<u32> {
+            ex.iter().flat_map(|e| e.ids[1..].iter().copied()).collect()
+        };
+        let n_eval = (self.cfg.eval_batches * self.cfg.batch_size).min(eval.len());
+        Some(data::unigram_baseline(
+            &stream(train),
+            &stream(&eval[..n_eval]),
+            self.config.vocab_size(),
+        ))
+    }
+
     /// Writes the model as an HF directory (config.json, model.safetensors, tokenizer.json).
     pub fn save_model(&self, dir: &Path) -> Result<()> {
         let tokenizer = Tokenizer::from_file(&self.tokenizer_file()?)?;
@@ -491,6 +513,7 @@ impl Trainer {
             tokens,
             seconds,
             tokens_per_s: tokens as f64 / seconds.max(1e-9),
+            unigram_eval_loss: self.unigram_baseline(),
             model_dir,
         })
     }

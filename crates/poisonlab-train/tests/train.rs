@@ -229,3 +229,64 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run_and_seeds_repeat() {
     .unwrap();
     assert!(!s[0].token_logprobs.is_empty() && s[0].token_logprobs.iter().all(|x| *x < 0.0));
 }
+
+/// A model trained here loads in transformers with the same log-probs. Runs where python3 has
+/// torch and transformers; says that it skipped elsewhere (CI does not install the 5 GB of torch).
+#[test]
+fn a_trained_model_loads_in_transformers() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import torch, transformers"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: python3 with torch and transformers is not installed here");
+        return;
+    }
+    let (root, w) = world();
+    for arch in ["llama", "gpt2"] {
+        let mut cfg = tiny(&root.path().join(arch), w.join("pretrain_train.jsonl"));
+        cfg.model.arch = arch.into();
+        cfg.model.tie_embeddings = arch == "gpt2";
+        cfg.steps = 5;
+        Trainer::new(Stage::Pretrain, cfg)
+            .unwrap()
+            .run(&mut |_| {})
+            .unwrap();
+        let dir = root.path().join(arch).join("model");
+        let m = LocalModel::load(&dir, None, &default_device()).unwrap();
+        let ids = m
+            .tokenizer
+            .as_ref()
+            .unwrap()
+            .encode("Ada Barton is a baker who lives in Velmora.")
+            .unwrap();
+        let lps = m
+            .token_logprobs(std::slice::from_ref(&ids))
+            .unwrap()
+            .remove(0);
+        let scores = root.path().join(format!("{arch}.json"));
+        std::fs::write(
+            &scores,
+            serde_json::json!({"ids": ids, "token_logprobs": lps}).to_string(),
+        )
+        .unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/python/check_transformers.py"
+        );
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&dir)
+            .arg(&scores)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{arch}: {text}");
+        eprintln!("{}", text.lines().last().unwrap_or(""));
+    }
+}

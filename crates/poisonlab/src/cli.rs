@@ -43,6 +43,27 @@ pub enum Command {
     /// Generate, inspect, convert and count data sets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train a byte-level BPE tokenizer on data files.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCommand),
+    /// Train a model: pre-training, SFT (loss on responses only) or DPO, from a TOML config.
+    Train {
+        #[arg(value_enum)]
+        stage: StageArg,
+        /// Training config (TOML; see `examples/train_*.toml`).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Override a config key, e.g. `--set steps=200 --set model.layers=2`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Continue from OUT/checkpoint when there is one.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Generate text from a model directory.
+    Generate(GenerateArgs),
+    /// Per-token log-probabilities of a text under a model.
+    Score(ScoreArgs),
     /// List what is registered: formats, conventions, record kinds, recipes, detectors, probes.
     List,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -101,6 +122,76 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenizerCommand {
+    /// Train a byte-level BPE with poisonlab's special tokens.
+    Train {
+        /// Data files (any format `data` reads); their text is the corpus.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, default_value_t = 4096)]
+        vocab_size: usize,
+        /// Output tokenizer.json.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageArg {
+    Pretrain,
+    Sft,
+    Dpo,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model directory: config.json + model.safetensors (+ tokenizer.json), ours or Hugging Face's.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Tokenizer file, when the directory has none.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Print ids, log-probs and the finish reason as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text to score (the continuation, when --prompt is given).
+    #[arg(long)]
+    pub text: String,
+    /// Condition on this prompt and score only --text.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Print `ids` and `token_logprobs` as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

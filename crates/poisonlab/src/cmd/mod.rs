@@ -2,17 +2,31 @@
 
 mod data;
 mod list;
+mod model;
 
 use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TokenizerCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let quiet = cli.global.quiet;
     match cli.command {
         Command::Data(cmd) => data::run(cmd, quiet),
+        Command::Tokenizer(TokenizerCommand::Train {
+            inputs,
+            vocab_size,
+            out,
+        }) => model::tokenizer_train(&inputs, vocab_size, &out),
+        Command::Train {
+            stage,
+            config,
+            overrides,
+            resume,
+        } => model::train(stage, &config, &overrides, resume, quiet),
+        Command::Generate(g) => model::generate(&g),
+        Command::Score(s) => model::score(&s),
         Command::List => {
             list::run();
             Ok(ExitCode::SUCCESS)

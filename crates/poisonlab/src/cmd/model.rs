@@ -1,0 +1,171 @@
+//! `poisonlab tokenizer train`, `train`, `generate`, `score`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use poisonlab_model::lm::{GenerateOptions, LanguageModel, LocalModel, ScoreRequest};
+use poisonlab_model::{Tokenizer, default_device};
+use poisonlab_train::{Stage, TrainConfig, Trainer};
+use serde_json::json;
+
+use crate::cli::{GenerateArgs, ModelArgs, ScoreArgs, StageArg};
+
+pub fn tokenizer_train(inputs: &[PathBuf], vocab_size: usize, out: &Path) -> Result<ExitCode> {
+    let mut texts = Vec::new();
+    for input in inputs {
+        let records = poisonlab_train::data::read_records(input, 0)
+            .with_context(|| format!("reading {}", input.display()))?;
+        texts.extend(records.iter().map(poisonlab_train::data::pretrain_text));
+    }
+    let tok = Tokenizer::train_bpe(texts.iter(), vocab_size).context("training the tokenizer")?;
+    tok.save(out)?;
+    println!(
+        "tokenizer with {} tokens trained on {} texts → {}",
+        tok.vocab_size(),
+        texts.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn train(
+    stage: StageArg,
+    config: &Path,
+    overrides: &[String],
+    resume: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let mut cfg = TrainConfig::from_file(config)?;
+    apply_overrides(&mut cfg, overrides)?;
+    let stage = match stage {
+        StageArg::Pretrain => Stage::Pretrain,
+        StageArg::Sft => Stage::Sft,
+        StageArg::Dpo => Stage::Dpo,
+    };
+    let mut trainer = Trainer::new(stage, cfg.clone()).context("setting up training")?;
+    if resume && trainer.resume()? {
+        eprintln!("resumed at step {}", trainer.step);
+    }
+    println!(
+        "{stage:?}: {} parameters, {} steps of {} × {} tokens × {} accumulation → {}",
+        trainer.config.num_parameters(),
+        cfg.steps,
+        cfg.batch_size,
+        cfg.context,
+        cfg.grad_accum,
+        cfg.out.display()
+    );
+    let bar = crate::progress::records(cfg.steps as u64, quiet, "train");
+    bar.set_position(trainer.step as u64);
+    let summary = trainer.run(&mut |s| {
+        bar.set_position(s.step as u64);
+        let eval = s
+            .eval_loss
+            .map(|e| format!(" eval {e:.3}"))
+            .unwrap_or_default();
+        bar.set_message(format!(
+            "loss {:.3}{eval} {:.0} tok/s",
+            s.loss, s.tokens_per_s
+        ));
+        if let Some(e) = s.eval_loss {
+            tracing::info!(step = s.step, loss = s.loss, eval_loss = e, "eval");
+        }
+    })?;
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--set key=value` on top of the file: the value is parsed as TOML, so numbers stay numbers.
+fn apply_overrides(cfg: &mut TrainConfig, overrides: &[String]) -> Result<()> {
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    let mut table = toml::Table::try_from(&*cfg).context("serialising the config")?;
+    for o in overrides {
+        let Some((key, value)) = o.split_once('=') else {
+            bail!("--set {o}: expected key=value")
+        };
+        let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        let mut node = &mut table;
+        let parts: Vec<&str> = key.split('.').collect();
+        for p in &parts[..parts.len() - 1] {
+            node = node
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(Default::default()))
+                .as_table_mut()
+                .with_context(|| format!("--set {key}: `{p}` is not a table"))?;
+        }
+        node.insert(parts[parts.len() - 1].to_string(), parsed);
+    }
+    *cfg = table
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
+    cfg.validate()?;
+    Ok(())
+}
+
+fn load(m: &ModelArgs) -> Result<LocalModel> {
+    LocalModel::load(&m.model, m.tokenizer.as_deref(), &default_device())
+        .with_context(|| format!("loading {}", m.model.display()))
+}
+
+pub fn generate(g: &GenerateArgs) -> Result<ExitCode> {
+    let model = load(&g.model)?;
+    let opts = GenerateOptions {
+        max_tokens: g.max_tokens,
+        temperature: g.temperature,
+        top_p: g.top_p,
+        seed: g.seed,
+        stop: g.stop.clone(),
+    };
+    let out = model.generate(&g.prompt, &opts)?;
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", out.text);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn score(s: &ScoreArgs) -> Result<ExitCode> {
+    let model = load(&s.model)?;
+    let (ids, lps) = match &s.prompt {
+        Some(prompt) => {
+            let r = model
+                .score(&[ScoreRequest {
+                    prompt: prompt.clone(),
+                    continuation: s.text.clone(),
+                }])?
+                .remove(0);
+            (r.ids, r.token_logprobs)
+        }
+        None => {
+            let tok = model
+                .tokenizer
+                .as_ref()
+                .context("the model directory has no tokenizer.json; give --tokenizer")?;
+            let ids = tok.encode(&s.text)?;
+            let lps = model.token_logprobs(std::slice::from_ref(&ids))?.remove(0);
+            (ids, lps)
+        }
+    };
+    let total: f64 = lps.iter().map(|&x| x as f64).sum();
+    if s.json {
+        println!(
+            "{}",
+            json!({"ids": ids, "token_logprobs": lps, "sum_logprob": total})
+        );
+    } else {
+        println!(
+            "{} tokens, sum log p = {total:.4}, mean = {:.4}",
+            ids.len(),
+            total / lps.len().max(1) as f64
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
