@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM
 
 def main(model_dir: str, scores_path: str) -> int:
     want = json.load(open(scores_path))
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     ids = torch.tensor([want["ids"]])
     with torch.no_grad():
         logp = torch.log_softmax(model(ids).logits[0], -1)
