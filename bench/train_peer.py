@@ -57,6 +57,9 @@ class Model(nn.Module):
         emb = torch.cat([f, f], -1)
         self.register_buffer("cos", emb.cos())
         self.register_buffer("sin", emb.sin())
+        for m in self.modules():  # as ours: normal(0, 0.02) weights
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
 
     def forward(self, ids):
         x = self.emb(ids)
