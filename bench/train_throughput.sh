@@ -9,6 +9,8 @@ bin=target/release/poisonlab
 mkdir -p bench/out
 [ -f bench/out/world/pretrain_train.jsonl ] || "$bin" -q data generate --seed 1 --size small --out bench/out/world > /dev/null
 [ -f bench/out/tokenizer.json ] || "$bin" -q tokenizer train bench/out/world/pretrain_train.jsonl --vocab-size 4096 --out bench/out/tokenizer.json > /dev/null
+cargo build --release -p poisonlab-model --example matmul_peak --quiet
+for threads in 1 2; do target/release/examples/matmul_peak "$threads"; done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for threads in 1 2; do
   rm -rf bench/out/train-bench
