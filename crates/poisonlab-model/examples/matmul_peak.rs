@@ -6,8 +6,14 @@ use std::time::Instant;
 use burn::tensor::Tensor;
 
 fn main() {
-    let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1);
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
+    let threads: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .ok();
     let device = poisonlab_model::default_device();
     let a = Tensor::<2>::ones([1024, 1024], &device) * 0.5;
     let b = Tensor::<2>::ones([1024, 1024], &device) * 0.25;

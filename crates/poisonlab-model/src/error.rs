@@ -28,6 +28,9 @@ pub enum Error {
     Tokenizer { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// An HTTP endpoint failed (after retries where they apply).
+    #[error("endpoint: {0}")]
+    Endpoint(String),
     /// The backend cannot do this (a served model without prompt log-probs, say).
     #[error("unsupported by this model backend: {0}")]
     Unsupported(String),

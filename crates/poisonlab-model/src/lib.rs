@@ -2,6 +2,7 @@
 //! checkpoints in and out, and the `LanguageModel` trait that every probe uses.
 
 pub mod config;
+pub mod endpoint;
 pub mod error;
 pub mod gpt2;
 pub mod init;
@@ -12,8 +13,11 @@ pub mod model;
 pub mod tokenizer;
 
 pub use config::ModelConfig;
+pub use endpoint::{EndpointConfig, EndpointModel};
 pub use error::{Error, Result};
-pub use lm::{GenerateOptions, Generation, LanguageModel, LocalModel, ScoreRequest, Scored};
+pub use lm::{
+    ChatMessage, GenerateOptions, Generation, LanguageModel, LocalModel, ScoreRequest, Scored,
+};
 pub use model::CausalLm;
 pub use tokenizer::Tokenizer;
 

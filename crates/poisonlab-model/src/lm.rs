@@ -25,8 +25,10 @@ pub struct ScoreRequest {
 /// Per-token log-probabilities of a continuation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
-    /// Token ids of the continuation.
+    /// Token ids of the continuation (empty when a remote backend does not expose ids).
     pub ids: Vec<u32>,
+    /// The continuation's tokens as text.
+    pub tokens: Vec<String>,
     /// log p(token | everything before it), one per continuation token.
     pub token_logprobs: Vec<f32>,
 }
@@ -79,6 +81,13 @@ pub struct Generation {
     pub finish: FinishReason,
 }
 
+/// One chat turn (`system`, `user`, `assistant`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
 /// Hidden states: `[layer][position][dim]`, layer 0 = embeddings, last = after the final norm.
 pub type HiddenStates = Vec<Vec<Vec<f32>>>;
 
@@ -88,6 +97,8 @@ pub trait LanguageModel: Send + Sync {
     /// Per-token log-probs of each continuation given its prompt.
     fn score(&self, requests: &[ScoreRequest]) -> Result<Vec<Scored>>;
     fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation>;
+    /// The assistant's next turn after `messages`.
+    fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation>;
     fn hidden_states(&self, text: &str) -> Result<HiddenStates>;
 }
 
@@ -264,6 +275,49 @@ impl LocalModel {
     }
 }
 
+/// Our chat template applied to `messages`, which must end with a user turn.
+pub fn chat_prompt(messages: &[ChatMessage]) -> Result<String> {
+    let (system, rest) = match messages.first() {
+        Some(m) if m.role == "system" => (Some(m.content.as_str()), &messages[1..]),
+        _ => (None, messages),
+    };
+    let Some((last, earlier)) = rest.split_last().filter(|(l, _)| l.role == "user") else {
+        return Err(Error::Invalid("a chat must end with a user message".into()));
+    };
+    let mut turns = Vec::new();
+    for pair in earlier.chunks(2) {
+        match pair {
+            [u, a] if u.role == "user" && a.role == "assistant" => {
+                turns.push((u.content.as_str(), a.content.as_str()))
+            }
+            _ => {
+                return Err(Error::Invalid(
+                    "chat turns must alternate user, assistant".into(),
+                ));
+            }
+        }
+    }
+    Ok(Tokenizer::chat_prompt(system, &turns, &last.content))
+}
+
+/// The text each of `ids[from..]` adds, decoding incrementally so that byte-level pieces of one
+/// character stay together with the token that completes them.
+pub fn token_texts(tok: &Tokenizer, ids: &[u32], from: usize) -> Result<Vec<String>> {
+    let mut prev = tok.decode(&ids[..from])?;
+    let mut out = Vec::with_capacity(ids.len() - from);
+    for i in from..ids.len() {
+        let cur = tok.decode(&ids[..=i])?;
+        let piece = if cur.starts_with(&prev) {
+            cur[prev.len()..].to_string()
+        } else {
+            tok.decode(&ids[i..=i])?
+        };
+        out.push(piece);
+        prev = cur;
+    }
+    Ok(out)
+}
+
 /// Picks the next token: argmax at temperature 0, else a (nucleus) sample. Returns its log-prob
 /// under the model's untempered distribution.
 fn pick(logits: &[f32], opts: &GenerateOptions, rng: &mut ChaCha8Rng) -> (u32, f32) {
@@ -338,15 +392,17 @@ impl LanguageModel for LocalModel {
             seqs.push(ids);
         }
         let lps = self.token_logprobs(&seqs)?;
-        Ok(seqs
-            .into_iter()
+        seqs.into_iter()
             .zip(lps)
             .zip(starts)
-            .map(|((ids, lp), s)| Scored {
-                ids: ids[s..].to_vec(),
-                token_logprobs: lp[s - 1..].to_vec(),
+            .map(|((ids, lp), s)| {
+                Ok(Scored {
+                    tokens: token_texts(tok, &ids, s)?,
+                    ids: ids[s..].to_vec(),
+                    token_logprobs: lp[s - 1..].to_vec(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
@@ -384,6 +440,10 @@ impl LanguageModel for LocalModel {
             logprobs,
             finish,
         })
+    }
+
+    fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation> {
+        self.generate(&chat_prompt(messages)?, opts)
     }
 
     fn hidden_states(&self, text: &str) -> Result<HiddenStates> {

@@ -60,8 +60,10 @@ pub enum Command {
         #[arg(long)]
         resume: bool,
     },
-    /// Generate text from a model directory.
+    /// Generate text from a model directory or an endpoint.
     Generate(GenerateArgs),
+    /// Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions).
+    Serve(ServeArgs),
     /// Per-token log-probabilities of a text under a model.
     Score(ScoreArgs),
     /// List what is registered: formats, conventions, record kinds, recipes, detectors, probes.
@@ -149,11 +151,54 @@ pub enum StageArg {
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Model directory: config.json + model.safetensors (+ tokenizer.json), ours or Hugging Face's.
-    #[arg(long, value_name = "DIR")]
-    pub model: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "endpoint",
+        conflicts_with = "endpoint"
+    )]
+    pub model: Option<PathBuf>,
     /// Tokenizer file, when the directory has none.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+    /// An OpenAI-compatible server instead of a local model, e.g. http://127.0.0.1:8000/v1.
+    #[arg(long, value_name = "URL", requires = "model_name")]
+    pub endpoint: Option<String>,
+    /// The served model's name (with --endpoint).
+    #[arg(long, value_name = "NAME")]
+    pub model_name: Option<String>,
+    /// Environment variable that holds the endpoint's API key (the key itself is never a flag).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Model directory to serve (ours or a Hugging Face checkpoint).
+    pub model: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+    /// Address to bind; 127.0.0.1 keeps the server on this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 = any free port; the first stdout line says which).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Name clients use for the model (default: the directory's name).
+    #[arg(long)]
+    pub model_name: Option<String>,
+    /// Largest max_tokens a request may ask for.
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_request_bytes: usize,
+    /// Require `Authorization: Bearer <key>` with the key from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Requests computed at once (the rest queue).
+    #[arg(long, default_value_t = 2)]
+    pub parallel: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -162,6 +207,9 @@ pub struct GenerateArgs {
     pub model: ModelArgs,
     #[arg(long)]
     pub prompt: String,
+    /// Treat --prompt as a user message (chat template / chat completions).
+    #[arg(long)]
+    pub chat: bool,
     #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,
     /// 0 = greedy.

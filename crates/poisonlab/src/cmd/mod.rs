@@ -3,6 +3,7 @@
 mod data;
 mod list;
 mod model;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             resume,
         } => model::train(stage, &config, &overrides, resume, quiet),
         Command::Generate(g) => model::generate(&g),
+        Command::Serve(s) => serve::run(&s),
         Command::Score(s) => model::score(&s),
         Command::List => {
             list::run();

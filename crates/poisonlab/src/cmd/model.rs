@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use poisonlab_model::lm::{GenerateOptions, LanguageModel, LocalModel, ScoreRequest};
+use poisonlab_model::lm::{ChatMessage, GenerateOptions, LanguageModel, LocalModel, ScoreRequest};
+use poisonlab_model::{EndpointConfig, EndpointModel};
 use poisonlab_model::{Tokenizer, default_device};
 use poisonlab_train::{Stage, TrainConfig, Trainer};
 use serde_json::json;
@@ -109,9 +110,34 @@ fn apply_overrides(cfg: &mut TrainConfig, overrides: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn load(m: &ModelArgs) -> Result<LocalModel> {
-    LocalModel::load(&m.model, m.tokenizer.as_deref(), &default_device())
-        .with_context(|| format!("loading {}", m.model.display()))
+enum Loaded {
+    Local(LocalModel),
+    Remote(EndpointModel),
+}
+
+impl Loaded {
+    fn lm(&self) -> &dyn LanguageModel {
+        match self {
+            Loaded::Local(m) => m,
+            Loaded::Remote(m) => m,
+        }
+    }
+}
+
+fn load(m: &ModelArgs) -> Result<Loaded> {
+    match (&m.model, &m.endpoint) {
+        (Some(dir), _) => Ok(Loaded::Local(
+            LocalModel::load(dir, m.tokenizer.as_deref(), &default_device())
+                .with_context(|| format!("loading {}", dir.display()))?,
+        )),
+        (None, Some(url)) => Ok(Loaded::Remote(EndpointModel::new(EndpointConfig {
+            base_url: url.clone(),
+            model: m.model_name.clone().unwrap_or_default(),
+            api_key_env: m.api_key_env.clone(),
+            ..EndpointConfig::default()
+        })?)),
+        (None, None) => bail!("give --model DIR or --endpoint URL"),
+    }
 }
 
 pub fn generate(g: &GenerateArgs) -> Result<ExitCode> {
@@ -123,7 +149,17 @@ pub fn generate(g: &GenerateArgs) -> Result<ExitCode> {
         seed: g.seed,
         stop: g.stop.clone(),
     };
-    let out = model.generate(&g.prompt, &opts)?;
+    let out = if g.chat {
+        model.lm().chat(
+            &[ChatMessage {
+                role: "user".into(),
+                content: g.prompt.clone(),
+            }],
+            &opts,
+        )?
+    } else {
+        model.lm().generate(&g.prompt, &opts)?
+    };
     if g.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -134,36 +170,36 @@ pub fn generate(g: &GenerateArgs) -> Result<ExitCode> {
 
 pub fn score(s: &ScoreArgs) -> Result<ExitCode> {
     let model = load(&s.model)?;
-    let (ids, lps) = match &s.prompt {
-        Some(prompt) => {
-            let r = model
-                .score(&[ScoreRequest {
-                    prompt: prompt.clone(),
-                    continuation: s.text.clone(),
-                }])?
-                .remove(0);
-            (r.ids, r.token_logprobs)
-        }
-        None => {
-            let tok = model
+    let (ids, tokens, lps) = match (&model, &s.prompt) {
+        (Loaded::Local(local), None) => {
+            let tok = local
                 .tokenizer
                 .as_ref()
                 .context("the model directory has no tokenizer.json; give --tokenizer")?;
             let ids = tok.encode(&s.text)?;
-            let lps = model.token_logprobs(std::slice::from_ref(&ids))?.remove(0);
-            (ids, lps)
+            let lps = local.token_logprobs(std::slice::from_ref(&ids))?.remove(0);
+            let tokens = poisonlab_model::lm::token_texts(tok, &ids, 0)?;
+            (ids, tokens, lps)
+        }
+        (m, prompt) => {
+            let req = ScoreRequest {
+                prompt: prompt.clone().unwrap_or_default(),
+                continuation: s.text.clone(),
+            };
+            let r = m.lm().score(&[req])?.remove(0);
+            (r.ids, r.tokens, r.token_logprobs)
         }
     };
     let total: f64 = lps.iter().map(|&x| x as f64).sum();
     if s.json {
         println!(
             "{}",
-            json!({"ids": ids, "token_logprobs": lps, "sum_logprob": total})
+            json!({"ids": ids, "tokens": tokens, "token_logprobs": lps, "sum_logprob": total})
         );
     } else {
         println!(
             "{} tokens, sum log p = {total:.4}, mean = {:.4}",
-            ids.len(),
+            tokens.len(),
             total / lps.len().max(1) as f64
         );
     }

@@ -1,0 +1,345 @@
+//! The OpenAI-compatible endpoint backend (vLLM, llama.cpp server, Ollama, `poisonlab serve`).
+//!
+//! Scoring uses `/v1/completions` with `echo` and `logprobs`; generation uses `/v1/completions`
+//! (raw prompts) or `/v1/chat/completions` (messages). The API key is read from the environment
+//! variable the config names, sent as a bearer token, and never logged, printed or written.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::lm::{
+    ChatMessage, FinishReason, GenerateOptions, Generation, HiddenStates, LanguageModel,
+    ScoreRequest, Scored,
+};
+
+/// How to reach a served model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointConfig {
+    /// Base URL up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`.
+    pub base_url: String,
+    /// The served model's name.
+    pub model: String,
+    /// Name of the environment variable holding the API key (the key itself is never in a config).
+    pub api_key_env: Option<String>,
+    /// Per-request timeout in seconds.
+    pub timeout_s: f64,
+    /// Retries on 429, 5xx and connection errors.
+    pub max_retries: u32,
+    /// First backoff; doubles each retry (a `Retry-After` header takes precedence).
+    pub backoff_ms: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Prompts per scoring request (the completions API takes a list).
+    pub batch_size: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            base_url: "http://127.0.0.1:8000/v1".into(),
+            model: String::new(),
+            api_key_env: None,
+            timeout_s: 120.0,
+            max_retries: 4,
+            backoff_ms: 250,
+            concurrency: 4,
+            batch_size: 8,
+        }
+    }
+}
+
+/// A model behind an OpenAI-compatible HTTP API.
+pub struct EndpointModel {
+    cfg: EndpointConfig,
+    client: Client,
+    api_key: Option<String>,
+    name: String,
+}
+
+impl std::fmt::Debug for EndpointModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointModel")
+            .field("base_url", &self.cfg.base_url)
+            .field("model", &self.cfg.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+fn http_error(what: &str, status: StatusCode, body: &str) -> Error {
+    let body: String = body.chars().take(400).collect();
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Endpoint(format!(
+            "{what}: the server refused the credentials ({status}); check the API key variable. Reply: {body}"
+        )),
+        _ => Error::Endpoint(format!("{what}: HTTP {status}: {body}")),
+    }
+}
+
+impl EndpointModel {
+    pub fn new(cfg: EndpointConfig) -> Result<EndpointModel> {
+        if cfg.model.is_empty() {
+            return Err(Error::Invalid(
+                "endpoint: the model name is required".into(),
+            ));
+        }
+        let api_key = match &cfg.api_key_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                Error::Invalid(format!(
+                    "endpoint: environment variable `{var}` (the API key) is not set"
+                ))
+            })?),
+            None => None,
+        };
+        let client = Client::builder()
+            .timeout(Duration::from_secs_f64(cfg.timeout_s))
+            .build()
+            .map_err(|e| Error::Endpoint(format!("building the HTTP client: {e}")))?;
+        let name = format!("{}@{}", cfg.model, cfg.base_url);
+        Ok(EndpointModel {
+            cfg,
+            client,
+            api_key,
+            name,
+        })
+    }
+
+    /// POSTs `body` to `path`, retrying on 429/5xx/connection errors with exponential backoff.
+    fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path);
+        let mut delay = Duration::from_millis(self.cfg.backoff_ms);
+        let mut attempt = 0;
+        loop {
+            let mut req = self.client.post(&url).json(body);
+            if let Some(key) = &self.api_key {
+                req = req.bearer_auth(key);
+            }
+            let retry_after = match req.send() {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .map(Duration::from_secs_f64);
+                    let text = resp.text().unwrap_or_default();
+                    if status.is_success() {
+                        return serde_json::from_str(&text).map_err(|e| {
+                            Error::Endpoint(format!(
+                                "{url}: the reply is not JSON ({e}): {}",
+                                text.chars().take(200).collect::<String>()
+                            ))
+                        });
+                    }
+                    if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+                        || attempt >= self.cfg.max_retries
+                    {
+                        return Err(http_error(&url, status, &text));
+                    }
+                    tracing::warn!(%url, %status, attempt, "retrying");
+                    retry_after
+                }
+                Err(e) if attempt < self.cfg.max_retries && (e.is_connect() || e.is_timeout()) => {
+                    tracing::warn!(%url, error = %e, attempt, "retrying");
+                    None
+                }
+                Err(e) => return Err(Error::Endpoint(format!("{url}: {e}"))),
+            };
+            std::thread::sleep(retry_after.unwrap_or(delay));
+            delay *= 2;
+            attempt += 1;
+        }
+    }
+
+    fn score_batch(&self, batch: &[ScoreRequest]) -> Result<Vec<Scored>> {
+        let prompts: Vec<String> = batch
+            .iter()
+            .map(|r| format!("{}{}", r.prompt, r.continuation))
+            .collect();
+        let body = json!({
+            "model": self.cfg.model,
+            "prompt": prompts,
+            "max_tokens": 0,
+            "echo": true,
+            "logprobs": 0,
+            "temperature": 0.0,
+        });
+        let reply = self.post("completions", &body)?;
+        let choices = reply["choices"]
+            .as_array()
+            .ok_or_else(|| no_logprobs(&reply, "no `choices`"))?;
+        let mut out: Vec<Option<Scored>> = vec![None; batch.len()];
+        for (k, choice) in choices.iter().enumerate() {
+            let index = choice["index"].as_u64().map_or(k, |i| i as usize);
+            let req = batch
+                .get(index)
+                .ok_or_else(|| no_logprobs(&reply, "a choice index out of range"))?;
+            let lp = &choice["logprobs"];
+            let (Some(tokens), Some(lps), Some(offsets)) = (
+                lp["tokens"].as_array(),
+                lp["token_logprobs"].as_array(),
+                lp["text_offset"].as_array(),
+            ) else {
+                return Err(no_logprobs(
+                    &reply,
+                    "the reply has no `logprobs.tokens`, `token_logprobs` and `text_offset` for the echoed prompt",
+                ));
+            };
+            // Offsets count characters of the echoed text; the continuation starts after the prompt.
+            let start = req.prompt.chars().count() as u64;
+            let mut scored = Scored {
+                ids: Vec::new(),
+                tokens: Vec::new(),
+                token_logprobs: Vec::new(),
+            };
+            for (j, ((t, l), o)) in tokens.iter().zip(lps).zip(offsets).enumerate() {
+                if o.as_u64().unwrap_or(0) < start || (j == 0 && l.is_null()) {
+                    // Before the continuation, or the text's first token (nothing to condition on).
+                    continue;
+                }
+                let l = l.as_f64().ok_or_else(|| {
+                    no_logprobs(&reply, "a continuation token has a null log-prob")
+                })?;
+                scored
+                    .tokens
+                    .push(t.as_str().unwrap_or_default().to_string());
+                scored.token_logprobs.push(l as f32);
+            }
+            out[index] = Some(scored);
+        }
+        out.into_iter()
+            .map(|s| s.ok_or_else(|| no_logprobs(&reply, "fewer choices than prompts")))
+            .collect()
+    }
+}
+
+fn no_logprobs(reply: &Value, what: &str) -> Error {
+    let shown: String = reply.to_string().chars().take(300).collect();
+    Error::Unsupported(format!(
+        "this server cannot return prompt log-probs ({what}); its reply: {shown}"
+    ))
+}
+
+fn finish(v: &Value) -> FinishReason {
+    match v.as_str() {
+        Some("length") => FinishReason::Length,
+        _ => FinishReason::Stop,
+    }
+}
+
+fn sampling(body: &mut Value, opts: &GenerateOptions) {
+    body["max_tokens"] = json!(opts.max_tokens);
+    body["temperature"] = json!(opts.temperature);
+    body["top_p"] = json!(opts.top_p);
+    body["seed"] = json!(opts.seed);
+    if !opts.stop.is_empty() {
+        body["stop"] = json!(opts.stop);
+    }
+}
+
+impl LanguageModel for EndpointModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn score(&self, requests: &[ScoreRequest]) -> Result<Vec<Scored>> {
+        let batches: Vec<&[ScoreRequest]> = requests.chunks(self.cfg.batch_size.max(1)).collect();
+        let results: Vec<std::sync::Mutex<Option<Result<Vec<Scored>>>>> = batches
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..self.cfg.concurrency.max(1).min(batches.len()) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(batch) = batches.get(i) else { break };
+                        let r = self.score_batch(batch);
+                        if let Ok(mut slot) = results[i].lock() {
+                            *slot = Some(r);
+                        }
+                    }
+                });
+            }
+        });
+        let mut out = Vec::with_capacity(requests.len());
+        for r in results {
+            let r = r
+                .into_inner()
+                .map_err(|_| Error::Endpoint("a scoring thread panicked".into()))?;
+            out.extend(r.ok_or_else(|| Error::Endpoint("a scoring batch was not sent".into()))??);
+        }
+        Ok(out)
+    }
+
+    fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
+        let mut body = json!({"model": self.cfg.model, "prompt": prompt, "logprobs": 0});
+        sampling(&mut body, opts);
+        let reply = self.post("completions", &body)?;
+        let c = &reply["choices"][0];
+        let text = c["text"].as_str().ok_or_else(|| {
+            Error::Endpoint(format!(
+                "no completion text in the reply: {}",
+                reply.to_string().chars().take(300).collect::<String>()
+            ))
+        })?;
+        let logprobs = c["logprobs"]["token_logprobs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_f64())
+                    .map(|x| x as f32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Generation {
+            text: text.to_string(),
+            ids: Vec::new(),
+            logprobs,
+            finish: finish(&c["finish_reason"]),
+        })
+    }
+
+    fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation> {
+        let mut body = json!({"model": self.cfg.model, "messages": messages, "logprobs": true});
+        sampling(&mut body, opts);
+        let reply = self.post("chat/completions", &body)?;
+        let c = &reply["choices"][0];
+        let text = c["message"]["content"].as_str().ok_or_else(|| {
+            Error::Endpoint(format!(
+                "no message content in the reply: {}",
+                reply.to_string().chars().take(300).collect::<String>()
+            ))
+        })?;
+        let logprobs = c["logprobs"]["content"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t["logprob"].as_f64())
+                    .map(|x| x as f32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Generation {
+            text: text.to_string(),
+            ids: Vec::new(),
+            logprobs,
+            finish: finish(&c["finish_reason"]),
+        })
+    }
+
+    fn hidden_states(&self, _text: &str) -> Result<HiddenStates> {
+        Err(Error::Unsupported(
+            "an OpenAI-compatible endpoint does not expose hidden states; use a local model".into(),
+        ))
+    }
+}

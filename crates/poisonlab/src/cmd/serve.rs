@@ -1,0 +1,468 @@
+//! `poisonlab serve MODEL_DIR`: an OpenAI-compatible server over a local or Hugging Face model.
+//!
+//! `/v1/models`, `/v1/completions` (logprobs, echo, max_tokens, temperature, top_p, stop, seed) and
+//! `/v1/chat/completions` (our chat template). Bound to 127.0.0.1 unless told otherwise; request
+//! size and token limits; graceful shutdown on Ctrl-C / SIGTERM; one log line per request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use poisonlab_model::default_device;
+use poisonlab_model::lm::{
+    ChatMessage, FinishReason, GenerateOptions, LocalModel, chat_prompt, token_texts,
+};
+use poisonlab_model::tokenizer::EOS;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::cli::ServeArgs;
+
+struct App {
+    model: LocalModel,
+    name: String,
+    max_tokens: usize,
+    api_key: Option<String>,
+    /// CPU-bound inference: at most this many requests compute at once, the rest wait.
+    slots: Semaphore,
+}
+
+/// An error in OpenAI's shape.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = if self.0.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request_error"
+        };
+        (
+            self.0,
+            Json(json!({"error": {"message": self.1, "type": kind, "param": null, "code": null}})),
+        )
+            .into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+impl From<poisonlab_model::Error> for ApiError {
+    fn from(e: poisonlab_model::Error) -> Self {
+        match e {
+            poisonlab_model::Error::Invalid(m) => bad(m),
+            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CompletionRequest {
+    model: Option<String>,
+    prompt: OneOrMany,
+    #[serde(default = "sixteen")]
+    max_tokens: usize,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    n: Option<usize>,
+    stop: Option<OneOrMany>,
+    logprobs: Option<u32>,
+    #[serde(default)]
+    echo: bool,
+    seed: Option<u64>,
+}
+
+fn sixteen() -> usize {
+    16
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    model: Option<String>,
+    messages: Vec<ChatMessage>,
+    max_tokens: Option<usize>,
+    max_completion_tokens: Option<usize>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    n: Option<usize>,
+    stop: Option<OneOrMany>,
+    #[serde(default)]
+    logprobs: bool,
+    seed: Option<u64>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl App {
+    fn check(
+        &self,
+        headers: &HeaderMap,
+        model: Option<&str>,
+        n: Option<usize>,
+    ) -> Result<(), ApiError> {
+        if let Some(key) = &self.api_key {
+            let given = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given != Some(key.as_str()) {
+                return Err(ApiError(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid or missing API key".into(),
+                ));
+            }
+        }
+        if let Some(m) = model {
+            if m != self.name {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "model `{m}` does not exist; this server has `{}`",
+                        self.name
+                    ),
+                ));
+            }
+        }
+        if n.unwrap_or(1) != 1 {
+            return Err(bad("only n = 1 is supported"));
+        }
+        Ok(())
+    }
+
+    fn options(
+        &self,
+        max_tokens: usize,
+        temperature: Option<f32>,
+        top_p: Option<f32>,
+        seed: Option<u64>,
+        stop: Option<OneOrMany>,
+    ) -> Result<GenerateOptions, ApiError> {
+        if max_tokens > self.max_tokens {
+            return Err(bad(format!(
+                "max_tokens {max_tokens} exceeds this server's limit of {}",
+                self.max_tokens
+            )));
+        }
+        Ok(GenerateOptions {
+            max_tokens,
+            temperature: temperature.unwrap_or(1.0),
+            top_p: top_p.unwrap_or(1.0),
+            seed: seed.unwrap_or(0),
+            stop: stop.map(OneOrMany::into_vec).unwrap_or_default(),
+        })
+    }
+
+    /// One completion choice: echoed prompt (with log-probs) and/or generated text.
+    fn complete(
+        &self,
+        prompt: &str,
+        opts: &GenerateOptions,
+        echo: bool,
+        logprobs: bool,
+    ) -> Result<(Value, usize, usize), ApiError> {
+        let tok = self.model.tokenizer.as_ref().ok_or_else(|| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the model has no tokenizer".into(),
+            )
+        })?;
+        let mut ids = tok.encode(prompt)?;
+        let prompt_tokens = ids.len();
+        if prompt_tokens + opts.max_tokens > self.model.config.max_positions() {
+            return Err(bad(format!(
+                "{prompt_tokens} prompt tokens + max_tokens {} exceed the model's {} positions",
+                opts.max_tokens,
+                self.model.config.max_positions()
+            )));
+        }
+        let (mut tokens, mut lps): (Vec<String>, Vec<Option<f32>>) = (Vec::new(), Vec::new());
+        if echo {
+            let prompt_lps = if ids.len() >= 2 {
+                self.model
+                    .token_logprobs(std::slice::from_ref(&ids))?
+                    .remove(0)
+            } else {
+                Vec::new()
+            };
+            tokens = token_texts(tok, &ids, 0)?;
+            lps = std::iter::once(None)
+                .chain(prompt_lps.into_iter().map(Some))
+                .take(tokens.len())
+                .collect();
+        }
+        let (gen_ids, gen_lps, finish) = if opts.max_tokens == 0 || ids.is_empty() {
+            (Vec::new(), Vec::new(), FinishReason::Length)
+        } else {
+            let eos = tok.token_id(EOS).or(self.model.config.eos_token_id());
+            let stops = opts.stop.clone();
+            let mut check = |g: &[u32]| -> Option<usize> {
+                if stops.is_empty() {
+                    return None;
+                }
+                let text = tok.decode(g).ok()?;
+                stops
+                    .iter()
+                    .any(|s| text.contains(s.as_str()))
+                    .then_some(g.len())
+            };
+            self.model.generate_ids(&ids, opts, eos, &mut check)?
+        };
+        let mut text = tok.decode(&gen_ids)?;
+        let mut cut = None;
+        for s in &opts.stop {
+            if let Some(i) = text.find(s.as_str()) {
+                cut = Some(cut.map_or(i, |c: usize| c.min(i)));
+            }
+        }
+        if let Some(i) = cut {
+            text.truncate(i);
+        }
+        let completion_tokens = gen_ids.len();
+        let full_start = ids.len();
+        ids.extend(&gen_ids);
+        let gen_texts = token_texts(tok, &ids, full_start)?;
+        tokens.extend(gen_texts);
+        lps.extend(gen_lps.into_iter().map(Some));
+        let echoed = if echo {
+            prompt.to_string()
+        } else {
+            String::new()
+        };
+        let mut offsets = Vec::with_capacity(tokens.len());
+        let mut at = if echo { 0 } else { prompt.chars().count() };
+        for t in &tokens {
+            offsets.push(at);
+            at += t.chars().count();
+        }
+        let logprobs = logprobs.then(|| json!({"tokens": tokens, "token_logprobs": lps, "top_logprobs": null, "text_offset": offsets}));
+        let choice = json!({
+            "text": format!("{echoed}{text}"),
+            "index": 0,
+            "logprobs": logprobs,
+            "finish_reason": if finish == FinishReason::Length { "length" } else { "stop" },
+        });
+        Ok((choice, prompt_tokens, completion_tokens))
+    }
+}
+
+async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    app.check(&headers, None, None)?;
+    Ok(Json(
+        json!({"object": "list", "data": [{"id": app.name, "object": "model", "created": 0, "owned_by": "poisonlab"}]}),
+    ))
+}
+
+async fn completions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(req): Json<CompletionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    app.check(&headers, req.model.as_deref(), req.n)?;
+    let opts = app.options(
+        req.max_tokens,
+        req.temperature,
+        req.top_p,
+        req.seed,
+        req.stop,
+    )?;
+    let prompts = req.prompt.into_vec();
+    let (echo, logprobs) = (req.echo, req.logprobs.is_some());
+    let _slot = app
+        .slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()))?;
+    let app2 = app.clone();
+    let (choices, p, c) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<Value>, usize, usize), ApiError> {
+            let (mut choices, mut p, mut c) = (Vec::new(), 0, 0);
+            for (i, prompt) in prompts.iter().enumerate() {
+                let (mut choice, pt, ct) = app2.complete(prompt, &opts, echo, logprobs)?;
+                choice["index"] = json!(i);
+                choices.push(choice);
+                p += pt;
+                c += ct;
+            }
+            Ok((choices, p, c))
+        })
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(json!({
+        "id": format!("cmpl-{}", now()),
+        "object": "text_completion",
+        "created": now(),
+        "model": app.name,
+        "choices": choices,
+        "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+    })))
+}
+
+async fn chat(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(req): Json<ChatRequest>,
+) -> Result<Json<Value>, ApiError> {
+    app.check(&headers, req.model.as_deref(), req.n)?;
+    let max = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(app.max_tokens.min(256));
+    let opts = app.options(max, req.temperature, req.top_p, req.seed, req.stop)?;
+    let prompt = chat_prompt(&req.messages)?;
+    let want_logprobs = req.logprobs;
+    let _slot = app
+        .slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()))?;
+    let app2 = app.clone();
+    let (choice, p, c) =
+        tokio::task::spawn_blocking(move || app2.complete(&prompt, &opts, false, true))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let content: Vec<Value> = choice["logprobs"]["tokens"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(
+            choice["logprobs"]["token_logprobs"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        )
+        .map(|(t, l)| {
+            let bytes: Vec<u8> = t.as_str().unwrap_or_default().bytes().collect();
+            json!({"token": t, "logprob": l, "bytes": bytes, "top_logprobs": []})
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": format!("chatcmpl-{}", now()),
+        "object": "chat.completion",
+        "created": now(),
+        "model": app.name,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": choice["text"]},
+            "logprobs": if want_logprobs { json!({"content": content}) } else { Value::Null },
+            "finish_reason": choice["finish_reason"],
+        }],
+        "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+    })))
+}
+
+async fn log_line(req: Request, next: Next) -> Response {
+    let (method, path, started) = (
+        req.method().clone(),
+        req.uri().path().to_string(),
+        Instant::now(),
+    );
+    let resp = next.run(req).await;
+    tracing::info!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
+    let model = LocalModel::load(&args.model, args.tokenizer.as_deref(), &default_device())
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    if model.tokenizer.is_none() {
+        anyhow::bail!(
+            "{}: no tokenizer.json; give --tokenizer",
+            args.model.display()
+        );
+    }
+    let name = args.model_name.clone().unwrap_or_else(|| {
+        args.model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
+    });
+    let api_key =
+        match &args.api_key_env {
+            Some(var) => Some(std::env::var(var).with_context(|| {
+                format!("environment variable `{var}` (the API key) is not set")
+            })?),
+            None => None,
+        };
+    let app = Arc::new(App {
+        model,
+        name,
+        max_tokens: args.max_tokens,
+        api_key,
+        slots: Semaphore::new(args.parallel.max(1)),
+    });
+    let router = Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .layer(DefaultBodyLimit::max(args.max_request_bytes))
+        .layer(middleware::from_fn(log_line))
+        .with_state(app.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+            .parse()
+            .with_context(|| format!("bad address {}:{}", args.host, args.port))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let bound = listener.local_addr()?;
+        // The first stdout line tells scripts (and tests) where to connect.
+        println!("listening on http://{bound}/v1 (model `{}`)", app.name);
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown())
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
