@@ -1,0 +1,289 @@
+//! `poisonlab serve` and the endpoint backend against each other, on loopback only.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use poisonlab_model::lm::{ChatMessage, GenerateOptions, LanguageModel, LocalModel, ScoreRequest};
+use poisonlab_model::{EndpointConfig, EndpointModel, default_device};
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("POISONLAB_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("fixtures/hf-tiny")
+}
+
+const KEY_VAR: &str = "POISONLAB_TEST_SERVE_KEY";
+const KEY: &str = "sk-test-5ecret-do-not-log";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(model: &str) -> Server {
+        let f = fixtures();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_poisonlab"))
+            .args([
+                "-v",
+                "serve",
+                "--port",
+                "0",
+                "--api-key-env",
+                KEY_VAR,
+                "--tokenizer",
+            ])
+            .arg(f.join("tokenizer.json"))
+            .arg(f.join(model))
+            .env(KEY_VAR, KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        Server { child, url }
+    }
+
+    /// Stops the server gracefully and returns its log.
+    fn stop(mut self) -> String {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+        let mut log = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        log
+    }
+}
+
+fn endpoint(url: &str, model: &str, key_var: Option<&str>) -> EndpointModel {
+    EndpointModel::new(EndpointConfig {
+        base_url: url.to_string(),
+        model: model.to_string(),
+        api_key_env: key_var.map(str::to_string),
+        backoff_ms: 10,
+        ..EndpointConfig::default()
+    })
+    .unwrap()
+}
+
+fn set_keys() {
+    // SAFETY: set before any thread of this test reads them; the values never change.
+    unsafe {
+        std::env::set_var(KEY_VAR, KEY);
+        std::env::set_var("POISONLAB_TEST_WRONG_KEY", "sk-wrong-key-also-secret");
+    }
+}
+
+#[test]
+fn the_endpoint_backend_matches_the_local_model_through_the_server() {
+    set_keys();
+    let server = Server::start("llama");
+    let f = fixtures();
+    let local = LocalModel::load(
+        &f.join("llama"),
+        Some(&f.join("tokenizer.json")),
+        &default_device(),
+    )
+    .unwrap();
+    let remote = endpoint(&server.url, "llama", Some(KEY_VAR));
+
+    let requests: Vec<ScoreRequest> = [
+        ("The model", " learns data."),
+        ("The poison hides", " quickly over the corpus number 7."),
+        ("A", " fox."),
+        ("The fox jumps", " over the dog number 12."),
+    ]
+    .iter()
+    .map(|(p, c)| ScoreRequest {
+        prompt: p.to_string(),
+        continuation: c.to_string(),
+    })
+    .collect();
+    let want = local.score(&requests).unwrap();
+    let got = remote.score(&requests).unwrap();
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(w.tokens, g.tokens);
+        for (a, b) in w.token_logprobs.iter().zip(&g.token_logprobs) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+
+    let greedy = GenerateOptions {
+        max_tokens: 8,
+        ..GenerateOptions::default()
+    };
+    for prompt in ["The model learns", "A fox"] {
+        assert_eq!(
+            remote.generate(prompt, &greedy).unwrap().text,
+            local.generate(prompt, &greedy).unwrap().text
+        );
+    }
+    let msgs = [ChatMessage {
+        role: "user".into(),
+        content: "hi".into(),
+    }];
+    let (a, b) = (
+        remote.chat(&msgs, &greedy).unwrap(),
+        local.chat(&msgs, &greedy).unwrap(),
+    );
+    assert_eq!(a.text, b.text);
+    assert_eq!(a.logprobs.len(), b.logprobs.len());
+
+    let err = remote.hidden_states("x").unwrap_err().to_string();
+    assert!(err.contains("does not expose hidden states"), "{err}");
+
+    // A wrong key: a clear 401, and neither key appears in the error or the Debug output.
+    let wrong = endpoint(&server.url, "llama", Some("POISONLAB_TEST_WRONG_KEY"));
+    let err = wrong.generate("x", &greedy).unwrap_err().to_string();
+    assert!(err.contains("refused the credentials (401"), "{err}");
+    assert!(
+        !err.contains("sk-wrong")
+            && !format!("{wrong:?}").contains("sk-wrong")
+            && !format!("{remote:?}").contains(KEY)
+    );
+
+    let log = server.stop();
+    assert!(log.contains("status=401"), "{log}");
+    // One scoring batch, two completions, one chat, one refused: one line each.
+    assert_eq!(
+        log.lines().filter(|l| l.contains(" request ")).count(),
+        5,
+        "one line per request: {log}"
+    );
+    assert!(
+        !log.contains(KEY) && !log.contains("sk-wrong"),
+        "no key in the server log"
+    );
+}
+
+/// A loopback mock that answers `503` `failures` times, then `reply`.
+fn mock(failures: usize, reply: &'static str) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(failures + 1) {
+            let mut s = stream.unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let (status, text) = if n < failures {
+                ("503 Service Unavailable", "{\"error\": \"busy\"}")
+            } else {
+                ("200 OK", reply)
+            };
+            write!(s, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}", text.len()).unwrap();
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn the_client_retries_503_with_backoff() {
+    let (url, seen) = mock(
+        2,
+        r#"{"choices": [{"index": 0, "text": " ok", "finish_reason": "stop", "logprobs": null}]}"#,
+    );
+    let g = endpoint(&url, "m", None)
+        .generate("x", &GenerateOptions::default())
+        .unwrap();
+    assert_eq!(g.text, " ok");
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "two 503s, then success");
+}
+
+#[test]
+fn a_server_without_prompt_logprobs_is_a_clear_error() {
+    let (url, _) = mock(
+        0,
+        r#"{"choices": [{"index": 0, "text": "The model", "finish_reason": "length"}]}"#,
+    );
+    let err = endpoint(&url, "m", None)
+        .score(&[ScoreRequest {
+            prompt: "The".into(),
+            continuation: " model".into(),
+        }])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot return prompt log-probs") && err.contains("\"text\":\"The model\""),
+        "{err}"
+    );
+}
+
+/// The official `openai` Python client talks to `poisonlab serve`. Runs where python3 has `openai`
+/// (CI installs it); elsewhere says so.
+#[test]
+fn the_openai_python_client_works_against_serve() {
+    let ok = Command::new("python3")
+        .args(["-c", "import openai"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install the openai client (see .ci/run)"
+        );
+        eprintln!("SKIPPED: python3 with the openai package is not installed here");
+        return;
+    }
+    set_keys();
+    let server = Server::start("qwen2");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/check_openai_client.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(&server.url)
+        .arg("qwen2")
+        .env("OPENAI_API_KEY", KEY)
+        .output()
+        .unwrap();
+    server.stop();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("ok: models, completions with echo+logprobs, chat"),
+        "{text}"
+    );
+}
