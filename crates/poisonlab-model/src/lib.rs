@@ -1,6 +1,7 @@
 //! poisonlab-model: the tokenizer, a Llama-family and GPT-2 transformer on burn, Hugging Face
 //! checkpoints in and out, and the `LanguageModel` trait that every probe uses.
 
+pub mod chat_template;
 pub mod config;
 pub mod endpoint;
 pub mod error;

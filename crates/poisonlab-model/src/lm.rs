@@ -9,6 +9,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::chat_template::ChatTemplate;
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::layers::KvCache;
@@ -108,6 +109,8 @@ pub struct LocalModel {
     pub config: ModelConfig,
     pub model: CausalLm,
     pub tokenizer: Option<Tokenizer>,
+    /// The checkpoint's own chat template, when its tokenizer_config.json has one.
+    pub chat_template: Option<ChatTemplate>,
     pub device: Device,
 }
 
@@ -139,6 +142,7 @@ impl LocalModel {
             config,
             model,
             tokenizer,
+            chat_template: ChatTemplate::from_model_dir(dir)?,
             device: device.clone(),
         })
     }
@@ -172,6 +176,15 @@ impl LocalModel {
             )));
         }
         Ok(())
+    }
+
+    /// The prompt for the assistant's next turn: the checkpoint's own template when it has one,
+    /// else ours.
+    pub fn chat_prompt_for(&self, messages: &[ChatMessage]) -> Result<String> {
+        match &self.chat_template {
+            Some(t) => t.render(messages),
+            None => chat_prompt(messages),
+        }
     }
 
     /// For each sequence, `log p(ids[i+1] | ids[..=i])` (length `len - 1`). Batched with right padding,
@@ -443,7 +456,7 @@ impl LanguageModel for LocalModel {
     }
 
     fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation> {
-        self.generate(&chat_prompt(messages)?, opts)
+        self.generate(&self.chat_prompt_for(messages)?, opts)
     }
 
     fn hidden_states(&self, text: &str) -> Result<HiddenStates> {

@@ -246,3 +246,35 @@ fn a_checkpoint_with_a_wrong_shape_or_stray_tensor_is_an_error() {
     );
     let _ = FinishReason::Stop;
 }
+
+#[test]
+fn a_checkpoint_chat_template_is_used_for_chat() {
+    use poisonlab_model::lm::{ChatMessage, LanguageModel};
+    let f = fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(f.join("qwen2").join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::copy(f.join("tokenizer.json"), dir.path().join("tokenizer.json")).unwrap();
+    let template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        serde_json::json!({"chat_template": template}).to_string(),
+    )
+    .unwrap();
+    let m = LocalModel::load(dir.path(), None, &default_device()).unwrap();
+    let msgs = [ChatMessage {
+        role: "user".into(),
+        content: "The fox".into(),
+    }];
+    let prompt = m.chat_prompt_for(&msgs).unwrap();
+    assert_eq!(prompt, "user: The fox\nassistant:");
+    let opts = GenerateOptions {
+        max_tokens: 4,
+        ..GenerateOptions::default()
+    };
+    assert_eq!(
+        m.chat(&msgs, &opts).unwrap(),
+        m.generate(&prompt, &opts).unwrap()
+    );
+}

@@ -435,6 +435,7 @@ impl Trainer {
             config: self.config.clone(),
             model: self.model.valid(),
             tokenizer: Some(tokenizer),
+            chat_template: None,
             device: self.plain.clone(),
         };
         local.save(dir)?;

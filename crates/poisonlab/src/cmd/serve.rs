@@ -16,9 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use poisonlab_model::default_device;
-use poisonlab_model::lm::{
-    ChatMessage, FinishReason, GenerateOptions, LocalModel, chat_prompt, token_texts,
-};
+use poisonlab_model::lm::{ChatMessage, FinishReason, GenerateOptions, LocalModel, token_texts};
 use poisonlab_model::tokenizer::EOS;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -338,7 +336,7 @@ async fn chat(
         .or(req.max_tokens)
         .unwrap_or(app.max_tokens.min(256));
     let opts = app.options(max, req.temperature, req.top_p, req.seed, req.stop)?;
-    let prompt = chat_prompt(&req.messages)?;
+    let prompt = app.model.chat_prompt_for(&req.messages)?;
     let want_logprobs = req.logprobs;
     let _slot = app
         .slots
