@@ -190,13 +190,13 @@ pub fn convert(
     opts: &ConvertOptions,
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ConvertReport> {
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
-        if a == b {
-            return Err(Error::file(
-                output,
-                "the output is the input file; write to another path",
-            ));
-        }
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
+        && a == b
+    {
+        return Err(Error::file(
+            output,
+            "the output is the input file; write to another path",
+        ));
     }
     let mut reader = RecordReader::open(input, &opts.read)?;
     tracing::info!(input = %input.display(), format = reader.format().name(), "reading");

@@ -137,7 +137,7 @@ fn sequential(
             Err(e) => return Err(e),
         }
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             on_progress(reader.progress.load(Ordering::Relaxed), reader.len);
         }
     }
@@ -158,10 +158,10 @@ fn first_convention(path: &Path, opts: &ReadOptions) -> Result<Option<Convention
             None => break,
             Some(Line::TooLong { .. }) => continue,
             Some(Line::Ok) => {
-                if let Ok(obj) = parse_object(&lines.buf) {
-                    if let Some(c) = Convention::detect(&obj) {
-                        return Ok(Some(c));
-                    }
+                if let Ok(obj) = parse_object(&lines.buf)
+                    && let Some(c) = Convention::detect(&obj)
+                {
+                    return Ok(Some(c));
                 }
             }
         }

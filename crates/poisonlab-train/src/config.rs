@@ -224,7 +224,7 @@ impl TrainConfig {
                 return Err(Error::Config(format!("`{name}` must be at least 1")));
             }
         }
-        if !(self.lr > 0.0) || self.min_lr < 0.0 || self.min_lr > self.lr {
+        if self.lr.is_nan() || self.lr <= 0.0 || self.min_lr < 0.0 || self.min_lr > self.lr {
             return Err(Error::Config("need 0 <= min_lr <= lr and lr > 0".into()));
         }
         if self.train.as_os_str().is_empty() {

@@ -11,14 +11,13 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
-    if let Some(n) = cli.global.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
+    if let Some(n) = cli.global.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
-        {
-            eprintln!("error: cannot set up {n} threads: {e}");
-            return ExitCode::from(2);
-        }
+    {
+        eprintln!("error: cannot set up {n} threads: {e}");
+        return ExitCode::from(2);
     }
     match cmd::run(cli) {
         Ok(code) => code,

@@ -302,10 +302,10 @@ impl RecordReader {
             (inner, progress, len)
         };
         let mut objects = objects;
-        if let Inner::Parquet(p) = &inner {
-            if objects.convention.is_none() {
-                objects.convention = p.convention;
-            }
+        if let Inner::Parquet(p) = &inner
+            && objects.convention.is_none()
+        {
+            objects.convention = p.convention;
         }
         Ok(RecordReader {
             inner,

@@ -109,23 +109,23 @@ pub fn schema(conv: Convention) -> SchemaRef {
 
 /// Reshapes a convention object into a row of [`schema`].
 pub fn to_row(mut obj: Map<String, Value>, schema: &Schema) -> Map<String, Value> {
-    if let Some(Value::String(_)) = obj.get("label") {
-        if let Some(l) = obj.shift_remove("label") {
-            obj.insert("label_text".into(), l);
-        }
+    if let Some(Value::String(_)) = obj.get("label")
+        && let Some(l) = obj.shift_remove("label")
+    {
+        obj.insert("label_text".into(), l);
     }
-    if let Some(Value::Object(tag)) = obj.get_mut("poison") {
-        if let Some(meta) = tag.shift_remove("meta") {
-            tag.insert("meta".into(), Value::String(meta.to_string()));
-        }
+    if let Some(Value::Object(tag)) = obj.get_mut("poison")
+        && let Some(meta) = tag.shift_remove("meta")
+    {
+        tag.insert("meta".into(), Value::String(meta.to_string()));
     }
     let mut extra = Map::new();
     let keys: Vec<String> = obj.keys().cloned().collect();
     for k in keys {
-        if schema.field_with_name(&k).is_err() {
-            if let Some(v) = obj.shift_remove(&k) {
-                extra.insert(k, v);
-            }
+        if schema.field_with_name(&k).is_err()
+            && let Some(v) = obj.shift_remove(&k)
+        {
+            extra.insert(k, v);
         }
     }
     if !extra.is_empty() {
@@ -141,17 +141,17 @@ pub fn to_row(mut obj: Map<String, Value>, schema: &Schema) -> Map<String, Value
 fn from_row(
     mut obj: Map<String, Value>,
 ) -> std::result::Result<Map<String, Value>, (String, String)> {
-    if let Some(t) = obj.shift_remove("label_text") {
-        if !t.is_null() {
-            obj.insert("label".into(), t);
-        }
+    if let Some(t) = obj.shift_remove("label_text")
+        && !t.is_null()
+    {
+        obj.insert("label".into(), t);
     }
-    if let Some(Value::Object(tag)) = obj.get_mut("poison") {
-        if let Some(Value::String(meta)) = tag.shift_remove("meta") {
-            let parsed = serde_json::from_str(&meta)
-                .map_err(|e| ("poison.meta".to_string(), e.to_string()))?;
-            tag.insert("meta".into(), parsed);
-        }
+    if let Some(Value::Object(tag)) = obj.get_mut("poison")
+        && let Some(Value::String(meta)) = tag.shift_remove("meta")
+    {
+        let parsed =
+            serde_json::from_str(&meta).map_err(|e| ("poison.meta".to_string(), e.to_string()))?;
+        tag.insert("meta".into(), parsed);
     }
     match obj.shift_remove("extra") {
         Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {

@@ -135,7 +135,7 @@ fn place_name(rng: &mut ChaCha8Rng) -> String {
 impl World {
     /// Builds the world for `seed`; `scale` multiplies the number of entities (1 = small).
     pub fn build(seed: u64, scale: usize) -> World {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_3071d);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05ee_d0f3_071d);
         let mut names = HashSet::new();
         let n_cities = 40 * scale;
         let n_companies = 80 * scale;

@@ -26,7 +26,7 @@ fn poss(p: &Person) -> &'static str {
 
 /// How a sentence refers to a person already named: a pronoun, or the first name for "they"
 /// (which would need other verb forms).
-fn refer<'a>(p: &'a Person, rng: &mut Rng) -> String {
+fn refer(p: &Person, rng: &mut Rng) -> String {
     if p.pronoun != "they" && rng.random_bool(0.5) {
         cap(p.pronoun)
     } else {

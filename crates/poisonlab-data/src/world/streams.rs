@@ -363,7 +363,7 @@ fn r_rag_corpus(c: &Ctx, rng: &mut Rng, i: u64) -> Record {
         )
     } else {
         let k = i - np - nc - nf - nr;
-        let text = if k % 2 == 0 {
+        let text = if k.is_multiple_of(2) {
             {
                 let k = rng.random_range(0..nr);
                 render::review(w, rng, k, true)

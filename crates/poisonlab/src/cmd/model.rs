@@ -111,14 +111,14 @@ fn apply_overrides(cfg: &mut TrainConfig, overrides: &[String]) -> Result<()> {
 }
 
 enum Loaded {
-    Local(LocalModel),
+    Local(Box<LocalModel>),
     Remote(EndpointModel),
 }
 
 impl Loaded {
     fn lm(&self) -> &dyn LanguageModel {
         match self {
-            Loaded::Local(m) => m,
+            Loaded::Local(m) => m.as_ref(),
             Loaded::Remote(m) => m,
         }
     }
@@ -126,10 +126,10 @@ impl Loaded {
 
 fn load(m: &ModelArgs) -> Result<Loaded> {
     match (&m.model, &m.endpoint) {
-        (Some(dir), _) => Ok(Loaded::Local(
+        (Some(dir), _) => Ok(Loaded::Local(Box::new(
             LocalModel::load(dir, m.tokenizer.as_deref(), &default_device())
                 .with_context(|| format!("loading {}", dir.display()))?,
-        )),
+        ))),
         (None, Some(url)) => Ok(Loaded::Remote(EndpointModel::new(EndpointConfig {
             base_url: url.clone(),
             model: m.model_name.clone().unwrap_or_default(),

@@ -140,16 +140,16 @@ impl App {
                 ));
             }
         }
-        if let Some(m) = model {
-            if m != self.name {
-                return Err(ApiError(
-                    StatusCode::NOT_FOUND,
-                    format!(
-                        "model `{m}` does not exist; this server has `{}`",
-                        self.name
-                    ),
-                ));
-            }
+        if let Some(m) = model
+            && m != self.name
+        {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "model `{m}` does not exist; this server has `{}`",
+                    self.name
+                ),
+            ));
         }
         if n.unwrap_or(1) != 1 {
             return Err(bad("only n = 1 is supported"));
