@@ -277,3 +277,34 @@ fn train_rejects_unknown_config_keys() {
                 .and(predicate::str::contains("unknown field `learnin_rate`")),
         );
 }
+
+#[test]
+fn train_set_overrides_reach_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), "train = \"x.jsonl\"\n").unwrap();
+    // The override is parsed as TOML and validated like the file.
+    poisonlab(dir.path())
+        .args([
+            "train", "pretrain", "--config", "t.toml", "--set", "steps=0",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("`steps` must be at least 1"));
+    poisonlab(dir.path())
+        .args([
+            "train",
+            "pretrain",
+            "--config",
+            "t.toml",
+            "--set",
+            "model.nonsense=3",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown field `nonsense`"));
+    poisonlab(dir.path())
+        .args(["train", "pretrain", "--config", "t.toml", "--set", "steps"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("expected key=value"));
+}
