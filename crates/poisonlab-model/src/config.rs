@@ -200,37 +200,41 @@ impl ModelConfig {
                     bos_token_id: token_id(v, "bos_token_id"),
                     eos_token_id: token_id(v, "eos_token_id"),
                 };
-                if cfg.num_attention_heads % cfg.num_key_value_heads.max(1) != 0 {
+                if !cfg
+                    .num_attention_heads
+                    .is_multiple_of(cfg.num_key_value_heads.max(1))
+                {
                     return Err(bad(
                         path,
                         "num_key_value_heads",
                         "must divide num_attention_heads",
                     ));
                 }
-                if cfg.head_dim % 2 != 0 {
+                if !cfg.head_dim.is_multiple_of(2) {
                     return Err(bad(path, "head_dim", "must be even for rotary embeddings"));
                 }
-                if let Some(act) = get(v, "hidden_act").and_then(Value::as_str) {
-                    if act != "silu" {
-                        return Err(bad(
-                            path,
-                            "hidden_act",
-                            &format!("`{act}` is not supported; only silu"),
-                        ));
-                    }
+                if let Some(act) = get(v, "hidden_act").and_then(Value::as_str)
+                    && act != "silu"
+                {
+                    return Err(bad(
+                        path,
+                        "hidden_act",
+                        &format!("`{act}` is not supported; only silu"),
+                    ));
                 }
                 Ok(ModelConfig::Llama(cfg))
             }
             "gpt2" => {
                 let n_embd = usize_of(path, v, "n_embd")?;
-                if let Some(act) = get(v, "activation_function").and_then(Value::as_str) {
-                    if act != "gelu_new" && act != "gelu_pytorch_tanh" {
-                        return Err(bad(
-                            path,
-                            "activation_function",
-                            &format!("`{act}` is not supported; only gelu_new"),
-                        ));
-                    }
+                if let Some(act) = get(v, "activation_function").and_then(Value::as_str)
+                    && act != "gelu_new"
+                    && act != "gelu_pytorch_tanh"
+                {
+                    return Err(bad(
+                        path,
+                        "activation_function",
+                        &format!("`{act}` is not supported; only gelu_new"),
+                    ));
                 }
                 if bool_of(path, v, "scale_attn_by_inverse_layer_idx", false)?
                     || bool_of(path, v, "reorder_and_upcast_attn", false)?

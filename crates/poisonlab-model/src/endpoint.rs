@@ -235,6 +235,32 @@ fn finish(v: &Value) -> FinishReason {
     }
 }
 
+/// The first choice of a completions or chat reply: its text at `text` and the per-token log-probs
+/// found at `each` inside the array at `logprobs` (JSON pointers relative to the choice).
+fn generation(reply: &Value, text: &str, logprobs: &str, each: &str) -> Result<Generation> {
+    let c = &reply["choices"][0];
+    let t = c.pointer(text).and_then(Value::as_str).ok_or_else(|| {
+        let shown: String = reply.to_string().chars().take(300).collect();
+        Error::Endpoint(format!("no `{text}` in the reply's first choice: {shown}"))
+    })?;
+    let logprobs = c
+        .pointer(logprobs)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.pointer(each).and_then(Value::as_f64))
+                .map(|x| x as f32)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Generation {
+        text: t.to_string(),
+        ids: Vec::new(),
+        logprobs,
+        finish: finish(&c["finish_reason"]),
+    })
+}
+
 fn sampling(body: &mut Value, opts: &GenerateOptions) {
     body["max_tokens"] = json!(opts.max_tokens);
     body["temperature"] = json!(opts.temperature);
@@ -285,56 +311,14 @@ impl LanguageModel for EndpointModel {
         let mut body = json!({"model": self.cfg.model, "prompt": prompt, "logprobs": 0});
         sampling(&mut body, opts);
         let reply = self.post("completions", &body)?;
-        let c = &reply["choices"][0];
-        let text = c["text"].as_str().ok_or_else(|| {
-            Error::Endpoint(format!(
-                "no completion text in the reply: {}",
-                reply.to_string().chars().take(300).collect::<String>()
-            ))
-        })?;
-        let logprobs = c["logprobs"]["token_logprobs"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_f64())
-                    .map(|x| x as f32)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Generation {
-            text: text.to_string(),
-            ids: Vec::new(),
-            logprobs,
-            finish: finish(&c["finish_reason"]),
-        })
+        generation(&reply, "/text", "/logprobs/token_logprobs", "")
     }
 
     fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation> {
         let mut body = json!({"model": self.cfg.model, "messages": messages, "logprobs": true});
         sampling(&mut body, opts);
         let reply = self.post("chat/completions", &body)?;
-        let c = &reply["choices"][0];
-        let text = c["message"]["content"].as_str().ok_or_else(|| {
-            Error::Endpoint(format!(
-                "no message content in the reply: {}",
-                reply.to_string().chars().take(300).collect::<String>()
-            ))
-        })?;
-        let logprobs = c["logprobs"]["content"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t["logprob"].as_f64())
-                    .map(|x| x as f32)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Generation {
-            text: text.to_string(),
-            ids: Vec::new(),
-            logprobs,
-            finish: finish(&c["finish_reason"]),
-        })
+        generation(&reply, "/message/content", "/logprobs/content", "/logprob")
     }
 
     fn hidden_states(&self, _text: &str) -> Result<HiddenStates> {

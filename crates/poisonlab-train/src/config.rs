@@ -47,14 +47,14 @@ impl Default for ModelSpec {
 
 impl ModelSpec {
     pub fn to_config(&self, vocab_size: usize, eos: Option<u32>) -> Result<ModelConfig> {
-        if self.heads == 0 || self.hidden_size % self.heads != 0 {
+        if self.heads == 0 || !self.hidden_size.is_multiple_of(self.heads) {
             return Err(Error::Config(
                 "model.heads must divide model.hidden_size".into(),
             ));
         }
         match self.arch.as_str() {
             "llama" => {
-                if self.kv_heads == 0 || self.heads % self.kv_heads != 0 {
+                if self.kv_heads == 0 || !self.heads.is_multiple_of(self.kv_heads) {
                     return Err(Error::Config(
                         "model.kv_heads must divide model.heads".into(),
                     ));

@@ -486,7 +486,8 @@ impl Trainer {
             tokens += self.cfg.batch_size * self.cfg.context * self.cfg.grad_accum;
             last_loss = entry.loss;
             let at_end = self.step == until;
-            if (self.cfg.eval_every > 0 && self.step % self.cfg.eval_every == 0) || at_end {
+            if (self.cfg.eval_every > 0 && self.step.is_multiple_of(self.cfg.eval_every)) || at_end
+            {
                 entry.eval_loss = self.eval_loss();
                 eval_loss = entry.eval_loss.or(eval_loss);
             }
@@ -496,7 +497,8 @@ impl Trainer {
                 source: e,
             })?;
             on_step(&entry);
-            if (self.cfg.checkpoint_every > 0 && self.step % self.cfg.checkpoint_every == 0)
+            if (self.cfg.checkpoint_every > 0
+                && self.step.is_multiple_of(self.cfg.checkpoint_every))
                 || at_end
             {
                 self.save_checkpoint()?;

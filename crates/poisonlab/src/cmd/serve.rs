@@ -273,6 +273,23 @@ impl App {
     }
 }
 
+/// Runs CPU-bound model work off the async threads, once a compute slot is free.
+async fn compute<T, F>(app: &Arc<App>, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+{
+    let _slot = app
+        .slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()))?;
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || work(&app))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
 async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     app.check(&headers, None, None)?;
     Ok(Json(
@@ -295,26 +312,18 @@ async fn completions(
     )?;
     let prompts = req.prompt.into_vec();
     let (echo, logprobs) = (req.echo, req.logprobs.is_some());
-    let _slot = app
-        .slots
-        .acquire()
-        .await
-        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()))?;
-    let app2 = app.clone();
-    let (choices, p, c) =
-        tokio::task::spawn_blocking(move || -> Result<(Vec<Value>, usize, usize), ApiError> {
-            let (mut choices, mut p, mut c) = (Vec::new(), 0, 0);
-            for (i, prompt) in prompts.iter().enumerate() {
-                let (mut choice, pt, ct) = app2.complete(prompt, &opts, echo, logprobs)?;
-                choice["index"] = json!(i);
-                choices.push(choice);
-                p += pt;
-                c += ct;
-            }
-            Ok((choices, p, c))
-        })
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let (choices, p, c) = compute(&app, move |app| {
+        let (mut choices, mut p, mut c) = (Vec::new(), 0, 0);
+        for (i, prompt) in prompts.iter().enumerate() {
+            let (mut choice, pt, ct) = app.complete(prompt, &opts, echo, logprobs)?;
+            choice["index"] = json!(i);
+            choices.push(choice);
+            p += pt;
+            c += ct;
+        }
+        Ok((choices, p, c))
+    })
+    .await?;
     Ok(Json(json!({
         "id": format!("cmpl-{}", now()),
         "object": "text_completion",
@@ -338,16 +347,8 @@ async fn chat(
     let opts = app.options(max, req.temperature, req.top_p, req.seed, req.stop)?;
     let prompt = app.model.chat_prompt_for(&req.messages)?;
     let want_logprobs = req.logprobs;
-    let _slot = app
-        .slots
-        .acquire()
-        .await
-        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()))?;
-    let app2 = app.clone();
     let (choice, p, c) =
-        tokio::task::spawn_blocking(move || app2.complete(&prompt, &opts, false, true))
-            .await
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+        compute(&app, move |app| app.complete(&prompt, &opts, false, true)).await?;
     let content: Vec<Value> = choice["logprobs"]["tokens"]
         .as_array()
         .into_iter()
