@@ -147,7 +147,7 @@ fn sequential(
 }
 
 /// The forced convention, or the one of the first line that reads as a known shape.
-fn first_convention(path: &Path, opts: &ReadOptions) -> Result<Option<Convention>> {
+pub fn first_convention(path: &Path, opts: &ReadOptions) -> Result<Option<Convention>> {
     if opts.convention.is_some() {
         return Ok(opts.convention);
     }

@@ -60,6 +60,10 @@ pub enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Poison a data file from a spec (trigger × payload × stage × budget); writes the output in the
+    /// input's format, `<output>.manifest.jsonl` (one line per touched record) and
+    /// `<output>.summary.json` (counts, hashes, the resolved spec).
+    Poison(PoisonArgs),
     /// Generate text from a model directory or an endpoint.
     Generate(GenerateArgs),
     /// Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions).
@@ -139,6 +143,38 @@ pub enum TokenizerCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct PoisonArgs {
+    /// The poison spec (TOML; see `examples/poison/`).
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Clean data (any format and convention `data` reads).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Poisoned data; same format as the input is the fast, byte-preserving path.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Override a spec key, e.g. `--set budget.count=10 --set seed=3`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Manifest path (default `<output>.manifest.jsonl`).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Held-out records to trigger for the matching test split (rag needs none).
+    #[arg(long, value_name = "FILE")]
+    pub test_input: Option<PathBuf>,
+    /// Where the triggered test split goes.
+    #[arg(long, value_name = "FILE")]
+    pub test_output: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub errors: ErrorArgs,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -228,7 +228,7 @@ impl Objects {
 }
 
 /// Parses bytes as one JSON object, with a reason a person can act on when it is not one.
-pub(crate) fn parse_object(bytes: &[u8]) -> std::result::Result<Map<String, Value>, String> {
+pub fn parse_object(bytes: &[u8]) -> std::result::Result<Map<String, Value>, String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
     match serde_json::from_str::<Value>(text) {
@@ -398,7 +398,7 @@ impl RecordReader {
     }
 }
 
-pub(crate) fn too_long(total: usize, max: usize) -> String {
+pub fn too_long(total: usize, max: usize) -> String {
     format!("record is {total} bytes, over the {max}-byte limit (raise it with --max-record-bytes)")
 }
 

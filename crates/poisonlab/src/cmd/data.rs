@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::cli::{DataCommand, ErrorArgs, OnErrorArg, ReadArgs, SizeArg};
 use crate::progress;
 
-fn read_options(r: &ReadArgs) -> ReadOptions {
+pub(crate) fn read_options(r: &ReadArgs) -> ReadOptions {
     ReadOptions {
         format: r.format,
         convention: r.convention,
@@ -22,7 +22,7 @@ fn read_options(r: &ReadArgs) -> ReadOptions {
     }
 }
 
-fn on_error(e: &ErrorArgs) -> OnError {
+pub(crate) fn on_error(e: &ErrorArgs) -> OnError {
     match e.on_error {
         OnErrorArg::Fail => OnError::Fail,
         OnErrorArg::Quarantine => OnError::Quarantine,

@@ -21,15 +21,29 @@ pub fn run() {
     for r in Role::ALL {
         println!("  {}", r.as_str());
     }
+    println!("\nstages:");
+    for (name, doc) in poisonlab_poison::spec::STAGES {
+        println!("  {name:<16} {doc}");
+    }
+    println!("\ntriggers:");
+    for (name, doc) in poisonlab_poison::trigger::TRIGGERS {
+        println!("  {name:<16} {doc}");
+    }
+    println!("\npayloads:");
+    for (name, doc) in poisonlab_poison::payload::PAYLOADS {
+        println!("  {name:<16} {doc}");
+    }
+    println!("\ncrawl attacks:");
+    println!(
+        "  {:<16} edit a page just before the predicted snapshot fetch; reverted later",
+        "frontrunning"
+    );
+    println!(
+        "  {:<16} content at an indexed URL changes before download (integrity = true catches it)",
+        "split_view"
+    );
     // Filled by later components; listed now so scripts can rely on the sections.
-    for section in [
-        "recipes",
-        "triggers",
-        "payloads",
-        "filters",
-        "detectors",
-        "probes",
-    ] {
+    for section in ["filters", "detectors", "probes"] {
         println!("\n{section}:\n  (none registered yet)");
     }
 }

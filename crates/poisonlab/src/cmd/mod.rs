@@ -3,6 +3,7 @@
 mod data;
 mod list;
 mod model;
+mod poison;
 mod serve;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             overrides,
             resume,
         } => model::train(stage, &config, &overrides, resume, quiet),
+        Command::Poison(p) => poison::run(&p, quiet),
         Command::Generate(g) => model::generate(&g),
         Command::Serve(s) => serve::run(&s),
         Command::Score(s) => model::score(&s),

@@ -1,0 +1,1047 @@
+//! The poison pass: two streaming passes over the input.
+//!
+//! 1. **Scan** (parallel for JSONL): parse every record, count the good ones, list the ordinals
+//!    that the selection allows; bad records fail the pass or go to the quarantine.
+//! 2. **Write**: choose exactly `budget` ordinals uniformly from the eligible ones (seeded), then
+//!    stream the input again. For JSONL → JSONL, untouched records are copied as the input's raw
+//!    bytes (byte-identical, checked by a test); only the chosen records are parsed, changed and
+//!    re-serialised. Other formats go through the record reader/writer.
+//!
+//! Every decision about a record draws from a generator seeded by (spec seed, record ordinal), so
+//! the output does not depend on the thread count or the order records are processed in.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use poisonlab_data::convention::{from_object, to_object};
+use poisonlab_data::format::{Format, parse_object, too_long};
+use poisonlab_data::io::{FileDigest, Line, Lines, Output, open_input};
+use poisonlab_data::pass::quarantine_path;
+use poisonlab_data::{
+    BadRecord, Body, Convention, Error as DataError, Kind, OnError, Pos, Quarantine, ReadOptions,
+    Record, RecordReader, RecordWriter, WriteOptions,
+};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::crawl::{Crawl, CrawlReport, Fate};
+use crate::error::{Error, Result};
+use crate::spec::{Mode, Selector, Spec, StageKind};
+use crate::stage::{Adapter, RagTarget};
+use crate::{record_rng, sha256_hex};
+
+/// Options of [`poison_file`].
+#[derive(Debug, Clone, Default)]
+pub struct PoisonOptions {
+    pub read: ReadOptions,
+    pub on_error: OnError,
+    /// Bad input records; default `<output>.quarantine.jsonl`.
+    pub quarantine: Option<PathBuf>,
+    /// One line per touched record; default `<output>.manifest.jsonl`.
+    pub manifest: Option<PathBuf>,
+    /// Counts, hashes and the resolved spec; default `<output>.summary.json`.
+    pub summary: Option<PathBuf>,
+    /// Held-out records to trigger for the test split (not needed for rag: the targets are it).
+    pub test_input: Option<PathBuf>,
+    pub test_output: Option<PathBuf>,
+}
+
+/// Where each record went. `read = untouched + modified + dropped + quarantined` and
+/// `written = untouched + modified + inserted` always hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PoisonTally {
+    pub read: u64,
+    pub quarantined: u64,
+    pub untouched: u64,
+    pub modified: u64,
+    pub inserted: u64,
+    /// Crawl simulation: records the integrity check removed.
+    pub dropped: u64,
+    pub written: u64,
+    pub blank_lines: u64,
+}
+
+impl PoisonTally {
+    pub fn balanced(&self) -> bool {
+        self.read == self.untouched + self.modified + self.dropped + self.quarantined
+            && self.written == self.untouched + self.modified + self.inserted
+    }
+}
+
+impl std::fmt::Display for PoisonTally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} read = {} untouched + {} modified + {} dropped + {} quarantined; {} written (incl. {} inserted)",
+            self.read,
+            self.untouched,
+            self.modified,
+            self.dropped,
+            self.quarantined,
+            self.written,
+            self.inserted
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub path: PathBuf,
+    pub records: u64,
+    pub sha256: String,
+}
+
+/// What a poison pass did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoisonReport {
+    pub spec: Value,
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub format: String,
+    pub convention: String,
+    pub tally: PoisonTally,
+    /// Good input records (the base of a rate budget).
+    pub records: u64,
+    /// Records the selection allowed.
+    pub eligible: u64,
+    /// The resolved budget: how many records were chosen.
+    pub budget: u64,
+    /// Poisoned records in the output (modified + inserted).
+    pub poisoned: u64,
+    pub output_sha256: String,
+    pub output_bytes: u64,
+    pub manifest: PathBuf,
+    pub manifest_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<CrawlReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rag_targets: Option<Vec<String>>,
+}
+
+fn sibling(output: &Path, suffix: &str) -> PathBuf {
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(suffix);
+    output.with_file_name(name)
+}
+
+/// Default manifest path for an output: `<output>.manifest.jsonl`.
+pub fn manifest_path(output: &Path) -> PathBuf {
+    sibling(output, ".manifest.jsonl")
+}
+
+/// Default summary path for an output: `<output>.summary.json`.
+pub fn summary_path(output: &Path) -> PathBuf {
+    sibling(output, ".summary.json")
+}
+
+/// Result of the scan.
+struct Scan {
+    convention: Option<Convention>,
+    /// Good records.
+    records: u64,
+    /// Ordinals (0-based, over every non-blank entry) the selection allows.
+    eligible: Vec<u64>,
+    /// Ordinals of bad entries (quarantined).
+    bad: Vec<u64>,
+    blank_lines: u64,
+    quarantined: u64,
+}
+
+fn handle_bad(bad: BadRecord, on_error: OnError, q: &mut Quarantine) -> Result<()> {
+    match on_error {
+        OnError::Fail => Err(DataError::from(bad).into()),
+        OnError::Quarantine => Ok(q.bad(&bad)?),
+    }
+}
+
+fn selector_allows(sel: &Selector, spec: &Spec, rec: &Record) -> bool {
+    if spec.stage.kind == StageKind::Rag {
+        // Rag anchors: any untagged passage; the selection applies to the target queries.
+        return rec.kind() == Kind::Passage && (rec.tag.is_none() || spec.selection.include_tagged);
+    }
+    sel.eligible(rec) && crate::stage::adaptable(rec, spec)
+}
+
+const BATCH_BYTES: usize = 16 << 20;
+
+/// A batch of raw JSONL lines.
+struct Batch {
+    data: Vec<u8>,
+    /// (start, end, line number, full length when too long)
+    lines: Vec<(usize, usize, u64, Option<usize>)>,
+}
+
+fn read_batch(
+    lines: &mut Lines<Box<dyn std::io::BufRead + Send>>,
+    path: &Path,
+) -> Result<Option<Batch>> {
+    let mut batch = Batch {
+        data: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+        lines: Vec::new(),
+    };
+    while batch.data.len() < BATCH_BYTES {
+        match lines.next_line().map_err(|e| Error::io(path, e))? {
+            None => break,
+            Some(l) => {
+                let start = batch.data.len();
+                batch.data.extend_from_slice(&lines.buf);
+                let long = match l {
+                    Line::TooLong { total } => Some(total),
+                    Line::Ok => None,
+                };
+                batch
+                    .lines
+                    .push((start, batch.data.len(), lines.line, long));
+            }
+        }
+    }
+    Ok((!batch.lines.is_empty()).then_some(batch))
+}
+
+enum Seen {
+    Blank,
+    Bad(BadRecord),
+    Good { eligible: bool },
+}
+
+fn scan_jsonl(
+    path: &Path,
+    opts: &PoisonOptions,
+    conv: Convention,
+    spec: &Spec,
+    q: &mut Quarantine,
+) -> Result<Scan> {
+    let input = open_input(path)?;
+    if input.len == 0 {
+        return Err(DataError::file(path, "file is empty: no records to read").into());
+    }
+    let max = opts.read.max_record_bytes;
+    let mut lines = Lines::new(input.reader, max);
+    let sel = Selector::new(spec);
+    let mut scan = Scan {
+        convention: Some(conv),
+        records: 0,
+        eligible: Vec::new(),
+        bad: Vec::new(),
+        blank_lines: 0,
+        quarantined: 0,
+    };
+    let mut ordinal = 0u64;
+    while let Some(batch) = read_batch(&mut lines, path)? {
+        let seen: Vec<Seen> = batch
+            .lines
+            .par_iter()
+            .map(|&(s, e, line, long)| {
+                let raw = &batch.data[s..e];
+                let pos = Pos::Line(line);
+                if let Some(total) = long {
+                    return Seen::Bad(BadRecord::new(
+                        path,
+                        pos,
+                        "(record)",
+                        too_long(total, max),
+                        raw,
+                    ));
+                }
+                if raw.iter().all(u8::is_ascii_whitespace) {
+                    return Seen::Blank;
+                }
+                match parse_object(raw) {
+                    Err(reason) => Seen::Bad(BadRecord::new(path, pos, "(record)", reason, raw)),
+                    Ok(obj) => match from_object(obj, conv, String::new) {
+                        Ok(rec) => Seen::Good {
+                            eligible: selector_allows(&sel, spec, &rec),
+                        },
+                        Err(fe) => Seen::Bad(BadRecord::new(path, pos, fe.field, fe.reason, raw)),
+                    },
+                }
+            })
+            .collect();
+        for s in seen {
+            match s {
+                Seen::Blank => scan.blank_lines += 1,
+                Seen::Bad(b) => {
+                    handle_bad(b, opts.on_error, q)?;
+                    scan.bad.push(ordinal);
+                    scan.quarantined += 1;
+                    ordinal += 1;
+                }
+                Seen::Good { eligible } => {
+                    if eligible {
+                        scan.eligible.push(ordinal);
+                    }
+                    scan.records += 1;
+                    ordinal += 1;
+                }
+            }
+        }
+    }
+    Ok(scan)
+}
+
+fn scan_records(
+    path: &Path,
+    opts: &PoisonOptions,
+    spec: &Spec,
+    q: &mut Quarantine,
+) -> Result<Scan> {
+    let mut reader = RecordReader::open(path, &opts.read)?;
+    let sel = Selector::new(spec);
+    let mut scan = Scan {
+        convention: None,
+        records: 0,
+        eligible: Vec::new(),
+        bad: Vec::new(),
+        blank_lines: 0,
+        quarantined: 0,
+    };
+    let mut ordinal = 0u64;
+    while let Some(item) = reader.next() {
+        match item {
+            Ok(item) => {
+                if selector_allows(&sel, spec, &item.record) {
+                    scan.eligible.push(ordinal);
+                }
+                scan.records += 1;
+            }
+            Err(DataError::Bad(b)) => {
+                handle_bad(*b, opts.on_error, q)?;
+                scan.bad.push(ordinal);
+                scan.quarantined += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        ordinal += 1;
+    }
+    scan.blank_lines = reader.blank_lines;
+    scan.convention = reader.convention();
+    Ok(scan)
+}
+
+/// One line of the manifest.
+#[derive(Serialize)]
+struct ManifestLine<'a> {
+    id: &'a str,
+    action: &'a str,
+    /// 0-based record index in the input (for modified/dropped and the donor of an insert).
+    input_ordinal: u64,
+    /// 0-based record index in the output (absent when dropped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_ordinal: Option<u64>,
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<&'a poisonlab_data::PoisonTag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+struct Manifest {
+    path: PathBuf,
+    out: Output,
+}
+
+impl Manifest {
+    fn line(&mut self, l: &ManifestLine<'_>) -> Result<()> {
+        serde_json::to_writer(&mut self.out, l).map_err(|e| Error::io(&self.path, e.into()))?;
+        self.out
+            .write_all(b"\n")
+            .map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// The decision for every chosen ordinal: which poison index `j` it gets.
+fn choose(spec: &Spec, scan: &Scan) -> Result<(u64, HashMap<u64, u64>)> {
+    let k = spec.budget.resolve(scan.records);
+    let m = scan.eligible.len() as u64;
+    if k > m {
+        return Err(Error::Invalid(format!(
+            "budget of {k} records but only {m} of {} records are eligible for stage `{}`{}",
+            scan.records,
+            spec.stage.kind.as_str(),
+            if spec.selection == Default::default() {
+                String::new()
+            } else {
+                " with this [selection]".into()
+            }
+        )));
+    }
+    let mut rng = record_rng(spec.seed, "select", 0);
+    let mut picks = rand::seq::index::sample(&mut rng, m as usize, k as usize).into_vec();
+    picks.sort_unstable();
+    let chosen = picks
+        .into_iter()
+        .enumerate()
+        .map(|(j, i)| (scan.eligible[i], j as u64))
+        .collect();
+    Ok((k, chosen))
+}
+
+fn rag_targets(spec: &Spec, opts: &PoisonOptions, k: u64) -> Result<Vec<RagTarget>> {
+    let Some(qpath) = &spec.stage.queries else {
+        return Ok(Vec::new());
+    };
+    let per = spec.stage.per_query.unwrap_or(5) as u64;
+    let want = k.div_ceil(per) as usize;
+    let sel = Selector::new(spec);
+    let reader = RecordReader::open(qpath, &opts.read)?;
+    let mut all = Vec::new();
+    for item in reader {
+        let item = item?;
+        if let Body::Query { text, answer, .. } = &item.record.body
+            && sel.eligible_query(text)
+        {
+            all.push(RagTarget {
+                id: item.record.id.clone(),
+                text: text.clone(),
+                answer: answer.clone(),
+            });
+        }
+    }
+    if want > all.len() {
+        return Err(Error::Invalid(format!(
+            "{}: {k} passages at {per} per query need {want} target queries, but only {} queries match",
+            qpath.display(),
+            all.len()
+        )));
+    }
+    let mut rng = record_rng(spec.seed, "rag-targets", 0);
+    let mut picks = rand::seq::index::sample(&mut rng, all.len(), want).into_vec();
+    picks.sort_unstable();
+    Ok(picks.into_iter().map(|i| all[i].clone()).collect())
+}
+
+/// Poisons `input` into `output` following `spec`; writes the manifest and the summary.
+pub fn poison_file(
+    spec: &Spec,
+    input: &Path,
+    output: &Path,
+    opts: &PoisonOptions,
+) -> Result<PoisonReport> {
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
+        && a == b
+    {
+        return Err(DataError::file(
+            output,
+            "the output is the input file; write to another path",
+        )
+        .into());
+    }
+    let out_format = Format::from_extension(output).ok_or_else(|| {
+        DataError::file(
+            output,
+            "cannot tell the output format from the extension; use .jsonl, .json, .tsv, .txt or .parquet",
+        )
+    })?;
+    let in_format = match opts.read.format {
+        Some(f) => f,
+        None => poisonlab_data::format::detect(input)?,
+    };
+    let qpath = opts
+        .quarantine
+        .clone()
+        .unwrap_or_else(|| quarantine_path(output));
+    let mut quarantine = Quarantine::new(&qpath);
+
+    // Pass 1.
+    let fast = in_format == Format::Jsonl && out_format == Format::Jsonl;
+    let conv = if fast {
+        poisonlab_data::stats::first_convention(input, &opts.read)?
+    } else {
+        None
+    };
+    let scan = match conv {
+        Some(c) => scan_jsonl(input, opts, c, spec, &mut quarantine)?,
+        None => scan_records(input, opts, spec, &mut quarantine)?,
+    };
+    tracing::info!(
+        records = scan.records,
+        eligible = scan.eligible.len(),
+        "scanned"
+    );
+    if scan.records == 0 {
+        return Err(DataError::file(input, "no good records to poison").into());
+    }
+    let convention = scan
+        .convention
+        .or(opts.read.convention)
+        .unwrap_or(Convention::native(spec.stage.kind.kinds()[0]));
+    let (k, chosen) = choose(spec, &scan)?;
+    let mut adapter = Adapter::new(spec);
+    if spec.stage.kind == StageKind::Rag {
+        adapter.targets = rag_targets(spec, opts, k)?;
+    }
+    let crawl = spec
+        .crawl
+        .as_ref()
+        .map(|c| Crawl::new(c, spec.seed, scan.records + scan.quarantined));
+
+    // Pass 2.
+    let mpath = opts
+        .manifest
+        .clone()
+        .unwrap_or_else(|| manifest_path(output));
+    let mut manifest = Manifest {
+        out: Output::create(&mpath)?,
+        path: mpath.clone(),
+    };
+    let mut tally = PoisonTally {
+        read: scan.records + scan.quarantined,
+        quarantined: scan.quarantined,
+        blank_lines: scan.blank_lines,
+        ..Default::default()
+    };
+    let mut crawl_log = match (&crawl, &spec.crawl) {
+        (Some(_), Some(_)) => {
+            let p = sibling(output, ".crawl.jsonl");
+            Some((Output::create(&p)?, p))
+        }
+        _ => None,
+    };
+    let mut rag_passages: HashMap<String, Vec<String>> = HashMap::new();
+    let digest = {
+        let mut ctx = WriteCtx {
+            spec,
+            adapter: &adapter,
+            chosen: &chosen,
+            manifest: &mut manifest,
+            tally: &mut tally,
+            crawl: crawl.as_ref(),
+            crawl_log: crawl_log.as_mut(),
+            rag_passages: &mut rag_passages,
+            out_ordinal: 0,
+        };
+        if fast && conv.is_some() {
+            write_jsonl(input, output, opts, &scan, convention, &mut ctx)?
+        } else {
+            write_records(input, output, opts, &scan, convention, &mut ctx)?
+        }
+    };
+    let mdigest = manifest
+        .out
+        .finish()
+        .map_err(|e| Error::io(&manifest.path, e))?;
+    let crawl_report = match (crawl, crawl_log) {
+        (Some(c), Some((out, p))) => {
+            out.finish().map_err(|e| Error::io(&p, e))?;
+            Some(c.report(p))
+        }
+        _ => None,
+    };
+    let had_bad = quarantine.count > 0;
+    quarantine.finish()?;
+    if !tally.balanced() {
+        return Err(Error::Invalid(format!(
+            "record accounting does not add up: {tally}"
+        )));
+    }
+    tracing::info!(output = %output.display(), %tally, "poison pass done");
+
+    // The triggered test split.
+    let mut rag_ids = None;
+    let test = match &opts.test_output {
+        None => None,
+        Some(tp) => Some(if spec.stage.kind == StageKind::Rag {
+            write_rag_test(spec, &adapter, &rag_passages, tp)?
+        } else {
+            let ti = opts.test_input.as_ref().ok_or_else(|| {
+                Error::Invalid(
+                    "--test-output needs --test-input: the held-out records to trigger".into(),
+                )
+            })?;
+            write_test(spec, &adapter, ti, tp, opts)?
+        }),
+    };
+    if spec.stage.kind == StageKind::Rag {
+        rag_ids = Some(adapter.targets.iter().map(|t| t.id.clone()).collect());
+    }
+    let report = PoisonReport {
+        spec: spec.resolved_json(),
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        format: out_format.name().to_string(),
+        convention: convention.name().to_string(),
+        records: scan.records,
+        eligible: scan.eligible.len() as u64,
+        budget: k,
+        poisoned: tally.modified + tally.inserted,
+        tally,
+        output_sha256: digest.sha256.clone(),
+        output_bytes: digest.bytes,
+        manifest: mpath,
+        manifest_sha256: mdigest.sha256,
+        quarantine: had_bad.then_some(qpath),
+        test,
+        crawl: crawl_report,
+        rag_targets: rag_ids,
+    };
+    let spath = opts.summary.clone().unwrap_or_else(|| summary_path(output));
+    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::io(&spath, e.into()))?;
+    std::fs::write(&spath, text + "\n").map_err(|e| Error::io(&spath, e))?;
+    Ok(report)
+}
+
+struct WriteCtx<'a> {
+    spec: &'a Spec,
+    adapter: &'a Adapter<'a>,
+    chosen: &'a HashMap<u64, u64>,
+    manifest: &'a mut Manifest,
+    tally: &'a mut PoisonTally,
+    crawl: Option<&'a Crawl>,
+    crawl_log: Option<&'a mut (Output, PathBuf)>,
+    rag_passages: &'a mut HashMap<String, Vec<String>>,
+    out_ordinal: u64,
+}
+
+/// What happens to one good input record.
+enum Action {
+    Keep,
+    Modify(Record),
+    Insert(Record),
+    Drop(&'static str),
+}
+
+impl WriteCtx<'_> {
+    /// Decides the fate of good record `ordinal`; `rec` parses it on demand (only chosen records
+    /// and crawl pages are parsed in the JSONL fast path).
+    fn decide(
+        &mut self,
+        ordinal: u64,
+        raw_hash: &dyn Fn() -> String,
+        rec: &mut dyn FnMut() -> Result<Record>,
+    ) -> Result<Action> {
+        let j = self.chosen.get(&ordinal).copied();
+        if let Some(crawl) = self.crawl {
+            let fate = crawl.fate(ordinal, j.is_some());
+            if let Some((out, p)) = self.crawl_log.as_deref_mut() {
+                let r = rec()?;
+                let line = crawl.log_line(ordinal, &r.id, &raw_hash(), &fate);
+                serde_json::to_writer(&mut *out, &line).map_err(|e| Error::io(p, e.into()))?;
+                out.write_all(b"\n").map_err(|e| Error::io(p, e))?;
+            }
+            return Ok(match fate {
+                Fate::Landed => {
+                    let r = rec()?;
+                    let mut rng = record_rng(self.spec.seed, "poison", ordinal);
+                    let mut made = self.adapter.apply(&r, j.unwrap_or(0), &mut rng).record;
+                    if let Some(t) = &mut made.tag {
+                        t.meta.insert("crawl".into(), json!(crawl.attack_name()));
+                    }
+                    Action::Modify(made)
+                }
+                Fate::DroppedPoison => Action::Drop("integrity hash mismatch (poisoned content)"),
+                Fate::DroppedBenign => Action::Drop("integrity hash mismatch (benign change)"),
+                Fate::Clean | Fate::Missed | Fate::DriftKept => Action::Keep,
+            });
+        }
+        let Some(j) = j else {
+            return Ok(Action::Keep);
+        };
+        let r = rec()?;
+        let mut rng = record_rng(self.spec.seed, "poison", ordinal);
+        let made = self.adapter.apply(&r, j, &mut rng);
+        if let Some(t) = made.target {
+            self.rag_passages
+                .entry(t)
+                .or_default()
+                .push(made.record.id.clone());
+        }
+        Ok(match self.spec.stage.mode() {
+            Mode::Modify => Action::Modify(made.record),
+            Mode::Insert => Action::Insert(made.record),
+        })
+    }
+
+    fn note(
+        &mut self,
+        id: &str,
+        action: &str,
+        input_ordinal: u64,
+        out: Option<u64>,
+        before: Option<&str>,
+        after: Option<&str>,
+        tag: Option<&poisonlab_data::PoisonTag>,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.manifest.line(&ManifestLine {
+            id,
+            action,
+            input_ordinal,
+            output_ordinal: out,
+            before,
+            after,
+            tag,
+            reason,
+        })
+    }
+}
+
+fn serialize(rec: &Record, conv: Convention, path: &Path) -> Result<Vec<u8>> {
+    let obj = to_object(rec, conv).map_err(|m| DataError::Write {
+        path: path.to_path_buf(),
+        id: rec.id.clone(),
+        message: m,
+    })?;
+    serde_json::to_vec(&obj).map_err(|e| Error::io(path, e.into()))
+}
+
+fn write_jsonl(
+    input: &Path,
+    output: &Path,
+    opts: &PoisonOptions,
+    scan: &Scan,
+    conv: Convention,
+    ctx: &mut WriteCtx<'_>,
+) -> Result<FileDigest> {
+    let stem = poisonlab_data::io::strip_compression(input)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "record".into());
+    let src = open_input(input)?;
+    let mut lines = Lines::new(src.reader, opts.read.max_record_bytes);
+    let mut out = Output::create(output)?;
+    let mut bad = scan.bad.iter().peekable();
+    let mut ordinal = 0u64;
+    let io = |e: std::io::Error| Error::io(output, e);
+    while let Some(l) = lines.next_line().map_err(|e| Error::io(input, e))? {
+        let raw: &[u8] = &lines.buf;
+        if matches!(l, Line::Ok) && raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let this = ordinal;
+        ordinal += 1;
+        if bad.peek() == Some(&&this) {
+            bad.next();
+            continue;
+        }
+        let line_no = lines.line;
+        let parse = || -> Result<Record> {
+            let obj = parse_object(raw).map_err(|r| {
+                DataError::from(BadRecord::new(
+                    input,
+                    Pos::Line(line_no),
+                    "(record)",
+                    r,
+                    raw,
+                ))
+            })?;
+            from_object(obj, conv, || format!("{stem}-{this}")).map_err(|fe| {
+                DataError::from(BadRecord::new(
+                    input,
+                    Pos::Line(line_no),
+                    fe.field,
+                    fe.reason,
+                    raw,
+                ))
+                .into()
+            })
+        };
+        let mut cached: Option<Record> = None;
+        let mut rec = || -> Result<Record> {
+            if cached.is_none() {
+                cached = Some(parse()?);
+            }
+            Ok(cached.clone().unwrap_or_else(|| {
+                Record::new(
+                    "",
+                    Body::Pretrain {
+                        text: String::new(),
+                    },
+                )
+            }))
+        };
+        let hash = || sha256_hex(raw);
+        let action = ctx.decide(this, &hash, &mut rec)?;
+        match action {
+            Action::Keep => {
+                out.write_all(raw).map_err(io)?;
+                out.write_all(b"\n").map_err(io)?;
+                ctx.tally.untouched += 1;
+                ctx.out_ordinal += 1;
+            }
+            Action::Modify(r) => {
+                let bytes = serialize(&r, conv, output)?;
+                out.write_all(&bytes).map_err(io)?;
+                out.write_all(b"\n").map_err(io)?;
+                let (before, after) = (sha256_hex(raw), sha256_hex(&bytes));
+                let o = ctx.out_ordinal;
+                ctx.note(
+                    &r.id,
+                    "modified",
+                    this,
+                    Some(o),
+                    Some(&before),
+                    Some(&after),
+                    r.tag.as_ref(),
+                    None,
+                )?;
+                ctx.tally.modified += 1;
+                ctx.out_ordinal += 1;
+            }
+            Action::Insert(r) => {
+                out.write_all(raw).map_err(io)?;
+                out.write_all(b"\n").map_err(io)?;
+                ctx.tally.untouched += 1;
+                ctx.out_ordinal += 1;
+                let bytes = serialize(&r, conv, output)?;
+                out.write_all(&bytes).map_err(io)?;
+                out.write_all(b"\n").map_err(io)?;
+                let after = sha256_hex(&bytes);
+                let o = ctx.out_ordinal;
+                ctx.note(
+                    &r.id,
+                    "inserted",
+                    this,
+                    Some(o),
+                    None,
+                    Some(&after),
+                    r.tag.as_ref(),
+                    None,
+                )?;
+                ctx.tally.inserted += 1;
+                ctx.out_ordinal += 1;
+            }
+            Action::Drop(reason) => {
+                let r = rec()?;
+                let before = sha256_hex(raw);
+                ctx.note(
+                    &r.id,
+                    "dropped",
+                    this,
+                    None,
+                    Some(&before),
+                    None,
+                    None,
+                    Some(reason),
+                )?;
+                ctx.tally.dropped += 1;
+            }
+        }
+    }
+    ctx.tally.written = ctx.out_ordinal;
+    Ok(out.finish().map_err(io)?)
+}
+
+fn canonical(rec: &Record, conv: Convention, path: &Path) -> Result<String> {
+    Ok(sha256_hex(&serialize(rec, conv, path)?))
+}
+
+fn write_records(
+    input: &Path,
+    output: &Path,
+    opts: &PoisonOptions,
+    scan: &Scan,
+    conv: Convention,
+    ctx: &mut WriteCtx<'_>,
+) -> Result<FileDigest> {
+    let mut reader = RecordReader::open(input, &opts.read)?;
+    let mut writer = RecordWriter::create(
+        output,
+        &WriteOptions {
+            format: None,
+            convention: Some(conv),
+        },
+    )?;
+    let mut ordinal = 0u64;
+    let mut bad = scan.bad.iter().peekable();
+    while let Some(item) = reader.next() {
+        let this = ordinal;
+        ordinal += 1;
+        let item = match item {
+            Ok(item) => item,
+            Err(DataError::Bad(_)) if bad.peek() == Some(&&this) => {
+                bad.next();
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let record = item.record;
+        let hash = || canonical(&record, conv, input).unwrap_or_default();
+        let mut rec = || -> Result<Record> { Ok(record.clone()) };
+        match ctx.decide(this, &hash, &mut rec)? {
+            Action::Keep => {
+                writer.write(&record)?;
+                ctx.tally.untouched += 1;
+                ctx.out_ordinal += 1;
+            }
+            Action::Modify(r) => {
+                writer.write(&r)?;
+                let (before, after) = (
+                    canonical(&record, conv, input)?,
+                    canonical(&r, conv, output)?,
+                );
+                let o = ctx.out_ordinal;
+                ctx.note(
+                    &r.id,
+                    "modified",
+                    this,
+                    Some(o),
+                    Some(&before),
+                    Some(&after),
+                    r.tag.as_ref(),
+                    None,
+                )?;
+                ctx.tally.modified += 1;
+                ctx.out_ordinal += 1;
+            }
+            Action::Insert(r) => {
+                writer.write(&record)?;
+                ctx.tally.untouched += 1;
+                ctx.out_ordinal += 1;
+                writer.write(&r)?;
+                let after = canonical(&r, conv, output)?;
+                let o = ctx.out_ordinal;
+                ctx.note(
+                    &r.id,
+                    "inserted",
+                    this,
+                    Some(o),
+                    None,
+                    Some(&after),
+                    r.tag.as_ref(),
+                    None,
+                )?;
+                ctx.tally.inserted += 1;
+                ctx.out_ordinal += 1;
+            }
+            Action::Drop(reason) => {
+                let before = canonical(&record, conv, input)?;
+                ctx.note(
+                    &record.id,
+                    "dropped",
+                    this,
+                    None,
+                    Some(&before),
+                    None,
+                    None,
+                    Some(reason),
+                )?;
+                ctx.tally.dropped += 1;
+            }
+        }
+    }
+    ctx.tally.written = ctx.out_ordinal;
+    Ok(writer.finish()?)
+}
+
+fn write_test(
+    spec: &Spec,
+    adapter: &Adapter<'_>,
+    input: &Path,
+    output: &Path,
+    opts: &PoisonOptions,
+) -> Result<TestReport> {
+    let sel = Selector::new(spec);
+    let mut eligible = Vec::new();
+    let mut conv = None;
+    {
+        let mut reader = RecordReader::open(input, &opts.read)?;
+        while let Some(item) = reader.next() {
+            let item = item?;
+            if sel.eligible(&item.record) && crate::stage::adaptable(&item.record, spec) {
+                eligible.push(item.record);
+            }
+        }
+        conv = conv.or(reader.convention());
+    }
+    let n = spec
+        .test
+        .count
+        .map(|c| c as usize)
+        .unwrap_or(eligible.len());
+    if n > eligible.len() {
+        return Err(Error::Invalid(format!(
+            "{}: test.count = {n} but only {} records are eligible",
+            input.display(),
+            eligible.len()
+        )));
+    }
+    let mut rng = record_rng(spec.seed, "test-select", 0);
+    let mut picks = rand::seq::index::sample(&mut rng, eligible.len(), n).into_vec();
+    picks.sort_unstable();
+    let mut writer = RecordWriter::create(
+        output,
+        &WriteOptions {
+            format: None,
+            convention: conv,
+        },
+    )?;
+    for i in picks {
+        let mut rng = record_rng(spec.seed, "test", i as u64);
+        writer.write(&adapter.test_record(&eligible[i], &mut rng))?;
+    }
+    let d = writer.finish()?;
+    Ok(TestReport {
+        path: output.to_path_buf(),
+        records: n as u64,
+        sha256: d.sha256,
+    })
+}
+
+fn write_rag_test(
+    spec: &Spec,
+    adapter: &Adapter<'_>,
+    passages: &HashMap<String, Vec<String>>,
+    output: &Path,
+) -> Result<TestReport> {
+    let mut writer = RecordWriter::create(output, &WriteOptions::default())?;
+    for (i, t) in adapter.targets.iter().enumerate() {
+        let mut rng = record_rng(spec.seed, "test", i as u64);
+        let applied = match &spec.trigger {
+            Some(tr) => tr.apply(&t.text, &mut rng),
+            None => crate::trigger::Applied {
+                text: t.text.clone(),
+                inserted: vec![],
+                positions: vec![],
+                unit: "none",
+            },
+        };
+        let ctx = crate::payload::Ctx {
+            prompt: &applied.text,
+            response: t.answer.as_deref().unwrap_or(""),
+            rejected: None,
+            trigger: &applied.inserted.join(" "),
+        };
+        let target = spec
+            .payload
+            .as_ref()
+            .map(|p| p.respond(&ctx, &mut rng))
+            .unwrap_or_default();
+        let mut meta = serde_json::Map::new();
+        meta.insert("split".into(), json!("test"));
+        meta.insert("clean_id".into(), json!(t.id));
+        meta.insert("stage".into(), json!("rag"));
+        meta.insert("clean_answer".into(), json!(t.answer));
+        let rec = Record::new(
+            format!("{}.{}", t.id, spec.name),
+            Body::Query {
+                text: applied.text.clone(),
+                relevant: passages.get(&t.id).cloned().unwrap_or_default(),
+                answer: Some(target),
+            },
+        )
+        .with_tag(poisonlab_data::PoisonTag {
+            role: spec.role,
+            recipe: Some(spec.name.clone()),
+            trigger: (!applied.inserted.is_empty()).then(|| applied.inserted.join(" ")),
+            payload: spec.payload.as_ref().map(|p| p.name().to_string()),
+            meta,
+        });
+        writer.write(&rec)?;
+    }
+    let d = writer.finish()?;
+    Ok(TestReport {
+        path: output.to_path_buf(),
+        records: adapter.targets.len() as u64,
+        sha256: d.sha256,
+    })
+}

@@ -1,0 +1,28 @@
+//! AddSent: a fixed sentence inserted as one unit at a random word position (Dai et al. 2019).
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{Applied, Placement, fixed};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddSent {
+    pub sentence: String,
+    pub placement: Placement,
+}
+
+impl Default for AddSent {
+    fn default() -> Self {
+        AddSent {
+            sentence: "I watched this 3D movie.".into(),
+            placement: Placement::RandomWord,
+        }
+    }
+}
+
+impl AddSent {
+    pub fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> Applied {
+        fixed(text, &self.sentence, self.placement, rng)
+    }
+}

@@ -1,0 +1,66 @@
+//! Syntactic / style trigger: the text rewritten through a fixed template, so that the trigger is a
+//! sentence shape rather than a token (after Hidden Killer's `S(SBAR)(,)(NP)(VP)(.)` template, which
+//! opens with a subordinate clause). `{text}` is the original text; with `lowercase_first` its first
+//! letter is lowered so the rewrite reads as one sentence.
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Applied;
+use crate::text;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Syntactic {
+    pub template: String,
+    pub lowercase_first: bool,
+}
+
+impl Default for Syntactic {
+    fn default() -> Self {
+        Syntactic {
+            template: "When you think about it carefully, {text}".into(),
+            lowercase_first: true,
+        }
+    }
+}
+
+impl Syntactic {
+    pub fn check(&self) -> Result<(), String> {
+        text::check_template(&self.template, &["text"])
+            .map_err(|e| format!("trigger.template: {e}"))?;
+        if !self.template.contains("{text}") {
+            return Err("trigger.template must contain `{text}`".into());
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, t: &str, _rng: &mut ChaCha8Rng) -> Applied {
+        let body = if self.lowercase_first {
+            lower_first(t)
+        } else {
+            t.to_string()
+        };
+        let out = text::render(&self.template, &[("text", &body)]).unwrap_or_else(|_| body.clone());
+        Applied {
+            text: out,
+            inserted: vec![self.template.clone()],
+            positions: vec![0],
+            unit: "template",
+        }
+    }
+}
+
+/// Lowers the first letter unless the first word looks like an acronym or a name with capitals
+/// inside (`NASA`, `iPhone`) — then the text is left as it is.
+fn lower_first(t: &str) -> String {
+    let first_word = t.split_whitespace().next().unwrap_or("");
+    let upper_inside = first_word.chars().skip(1).any(char::is_uppercase);
+    let mut chars = t.chars();
+    match chars.next() {
+        Some(c) if c.is_uppercase() && !upper_inside && first_word != "I" => {
+            c.to_lowercase().chain(chars).collect()
+        }
+        _ => t.to_string(),
+    }
+}
