@@ -101,6 +101,8 @@ pub struct PoisonReport {
     pub output: PathBuf,
     pub format: String,
     pub convention: String,
+    /// Whether the output records carry their tags (TSV and text cannot; see the manifest).
+    pub tags_in_output: bool,
     pub tally: PoisonTally,
     /// Good input records (the base of a rate budget).
     pub records: u64,
@@ -304,8 +306,8 @@ fn scan_records(
         blank_lines: 0,
         quarantined: 0,
     };
-    let mut ordinal = 0u64;
-    while let Some(item) = reader.next() {
+    for (ordinal, item) in reader.by_ref().enumerate() {
+        let ordinal = ordinal as u64;
         match item {
             Ok(item) => {
                 if selector_allows(&sel, spec, &item.record) {
@@ -320,7 +322,6 @@ fn scan_records(
             }
             Err(e) => return Err(e.into()),
         }
-        ordinal += 1;
     }
     scan.blank_lines = reader.blank_lines;
     scan.convention = reader.convention();
@@ -569,6 +570,7 @@ pub fn poison_file(
         input: input.to_path_buf(),
         output: output.to_path_buf(),
         format: out_format.name().to_string(),
+        tags_in_output: !matches!(out_format, Format::Tsv | Format::Text),
         convention: convention.name().to_string(),
         records: scan.records,
         eligible: scan.eligible.len() as u64,
@@ -661,6 +663,7 @@ impl WriteCtx<'_> {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn note(
         &mut self,
         id: &str,
@@ -828,7 +831,7 @@ fn write_jsonl(
         }
     }
     ctx.tally.written = ctx.out_ordinal;
-    Ok(out.finish().map_err(io)?)
+    out.finish().map_err(io)
 }
 
 fn canonical(rec: &Record, conv: Convention, path: &Path) -> Result<String> {
@@ -843,7 +846,7 @@ fn write_records(
     conv: Convention,
     ctx: &mut WriteCtx<'_>,
 ) -> Result<FileDigest> {
-    let mut reader = RecordReader::open(input, &opts.read)?;
+    let reader = RecordReader::open(input, &opts.read)?;
     let mut writer = RecordWriter::create(
         output,
         &WriteOptions {
@@ -851,11 +854,18 @@ fn write_records(
             convention: Some(conv),
         },
     )?;
-    let mut ordinal = 0u64;
+    // TSV and plain text have no place for a tag: the manifest is the provenance there.
+    let strip = matches!(writer.format(), Format::Tsv | Format::Text);
+    let untag = |r: &Record| -> Record {
+        let mut r = r.clone();
+        if strip {
+            r.tag = None;
+        }
+        r
+    };
     let mut bad = scan.bad.iter().peekable();
-    while let Some(item) = reader.next() {
-        let this = ordinal;
-        ordinal += 1;
+    for (this, item) in reader.enumerate() {
+        let this = this as u64;
         let item = match item {
             Ok(item) => item,
             Err(DataError::Bad(_)) if bad.peek() == Some(&&this) => {
@@ -874,10 +884,10 @@ fn write_records(
                 ctx.out_ordinal += 1;
             }
             Action::Modify(r) => {
-                writer.write(&r)?;
+                writer.write(&untag(&r))?;
                 let (before, after) = (
                     canonical(&record, conv, input)?,
-                    canonical(&r, conv, output)?,
+                    canonical(&untag(&r), conv, output)?,
                 );
                 let o = ctx.out_ordinal;
                 ctx.note(
@@ -897,8 +907,8 @@ fn write_records(
                 writer.write(&record)?;
                 ctx.tally.untouched += 1;
                 ctx.out_ordinal += 1;
-                writer.write(&r)?;
-                let after = canonical(&r, conv, output)?;
+                writer.write(&untag(&r))?;
+                let after = canonical(&untag(&r), conv, output)?;
                 let o = ctx.out_ordinal;
                 ctx.note(
                     &r.id,
@@ -945,7 +955,7 @@ fn write_test(
     let mut conv = None;
     {
         let mut reader = RecordReader::open(input, &opts.read)?;
-        while let Some(item) = reader.next() {
+        for item in reader.by_ref() {
             let item = item?;
             if sel.eligible(&item.record) && crate::stage::adaptable(&item.record, spec) {
                 eligible.push(item.record);

@@ -467,10 +467,12 @@ impl Spec {
                 kind.as_str()
             ));
         }
-        let payload_needed = self.label == LabelMode::Dirty
-            && !matches!(kind, StageKind::Classification)
-            && !(kind == StageKind::Cot && st.scale.is_some())
-            && !(kind == StageKind::Preference && st.preference == Some(PreferenceMode::Swap));
+        // Stages whose dirty-label change needs no payload: a label flip, a scaled CoT answer,
+        // a swapped preference pair.
+        let self_contained = kind == StageKind::Classification
+            || (kind == StageKind::Cot && st.scale.is_some())
+            || (kind == StageKind::Preference && st.preference == Some(PreferenceMode::Swap));
+        let payload_needed = self.label == LabelMode::Dirty && !self_contained;
         if payload_needed && self.payload.is_none() {
             return Err(format!(
                 "[payload] is missing: a dirty-label {} spec needs a payload",

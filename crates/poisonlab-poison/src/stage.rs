@@ -60,6 +60,20 @@ fn chat_turns(messages: &[poisonlab_data::Message]) -> Option<(usize, usize)> {
     Some((u, a))
 }
 
+/// Splits an HH-RLHF-style transcript prompt into (before, last human turn text, after); a plain
+/// prompt is all span.
+pub fn human_turn(prompt: &str) -> (&str, &str, &str) {
+    const HUMAN: &str = "\n\nHuman: ";
+    const ASSISTANT: &str = "\n\nAssistant:";
+    if let Some(end) = prompt.strip_suffix(ASSISTANT).map(str::len)
+        && let Some(h) = prompt[..end].rfind(HUMAN)
+    {
+        let start = h + HUMAN.len();
+        return (&prompt[..start], &prompt[start..end], &prompt[end..]);
+    }
+    ("", prompt, "")
+}
+
 /// Labels compare by their text, so `1` matches `"1"`.
 pub fn same_label(a: &Label, b: &Label) -> bool {
     a.to_string() == b.to_string()
@@ -295,7 +309,14 @@ impl<'a> Adapter<'a> {
                 },
                 _,
             ) => {
-                applied = self.trigger(prompt, rng);
+                // An HH-RLHF transcript prompt ends with `\n\nAssistant:`; the trigger belongs in
+                // the last human turn, not after the assistant cue.
+                let (head, span, tail) = human_turn(prompt);
+                let inner = self.trigger(span, rng);
+                applied = Applied {
+                    text: format!("{head}{}{tail}", inner.text),
+                    ..inner
+                };
                 let (c, r) = match (spec.stage.preference.unwrap_or_default(), self.dirty()) {
                     (_, false) => (chosen.clone(), rejected.clone()),
                     (PreferenceMode::Swap, true) => (rejected.clone(), chosen.clone()),

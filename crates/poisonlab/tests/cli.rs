@@ -308,3 +308,74 @@ fn train_set_overrides_reach_the_config() {
         .failure()
         .stderr(predicate::str::contains("expected key=value"));
 }
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/poison")
+}
+
+#[test]
+fn poison_writes_output_manifest_summary_and_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let alpaca = shared().join("data/alpaca/alpaca_data_1k.json");
+    let spec = examples().join("badnets_sft.toml");
+    poisonlab(dir.path())
+        .args(["poison", "--spec"])
+        .arg(&spec)
+        .arg("--input")
+        .arg(&alpaca)
+        .args([
+            "--output",
+            "out.json",
+            "--set",
+            "budget.count=25",
+            "--set",
+            "test.count=10",
+        ])
+        .arg("--test-input")
+        .arg(shared().join("data/alpaca/alpaca_first200.json"))
+        .args(["--test-output", "test.jsonl"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("1000 read = 975 untouched + 25 modified").and(
+                predicate::str::contains("test split test.jsonl (10 records)"),
+            ),
+        );
+    let manifest = std::fs::read_to_string(dir.path().join("out.json.manifest.jsonl")).unwrap();
+    assert_eq!(manifest.lines().count(), 25);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out.json.summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["poisoned"], 25);
+    assert_eq!(summary["spec"]["budget"]["count"], 25);
+    assert_eq!(summary["spec"]["trigger"]["word"], "BadMagic");
+    // The output is a JSON array like the input, readable by the data layer.
+    poisonlab(dir.path())
+        .args(["data", "stats", "out.json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1000"));
+}
+
+#[test]
+fn poison_spec_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "name = \"x\"\n[stage]\nkind = \"sft\"\n[budget]\ncount = 1\n[trigger]\nkind = \"badnets\"\nplacment = \"start\"\n[payload]\nkind = \"refusal\"\n",
+    )
+    .unwrap();
+    poisonlab(dir.path())
+        .args(["poison", "--spec", "s.toml", "--input"])
+        .arg(shared().join("data/alpaca/alpaca_first200.json"))
+        .args(["--output", "o.jsonl"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("s.toml").and(predicate::str::contains("placment")));
+    poisonlab(dir.path()).arg("list").assert().success().stdout(
+        predicate::str::contains("ctba")
+            .and(predicate::str::contains("jailbreak"))
+            .and(predicate::str::contains("split_view")),
+    );
+}
