@@ -145,13 +145,60 @@ pub fn summary_path(output: &Path) -> PathBuf {
     sibling(output, ".summary.json")
 }
 
+/// The eligible ordinals as a bitmap: one bit per input record, so that a scan of millions of
+/// records keeps its memory flat.
+#[derive(Default)]
+struct Eligible {
+    words: Vec<u64>,
+    count: u64,
+}
+
+impl Eligible {
+    fn set(&mut self, ordinal: u64) {
+        let w = (ordinal / 64) as usize;
+        if self.words.len() <= w {
+            self.words.resize(w + 1, 0);
+        }
+        self.words[w] |= 1 << (ordinal % 64);
+        self.count += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// The ordinals of the given eligible indices (sorted ascending), in one walk over the bits.
+    fn ordinals(&self, sorted_indices: &[usize]) -> Vec<u64> {
+        let mut out = Vec::with_capacity(sorted_indices.len());
+        let mut want = sorted_indices.iter().peekable();
+        let mut seen = 0usize;
+        for (w, &word) in self.words.iter().enumerate() {
+            let n = word.count_ones() as usize;
+            while let Some(&&i) = want.peek() {
+                if i >= seen + n {
+                    break;
+                }
+                // The (i - seen)-th set bit of this word.
+                let mut x = word;
+                for _ in 0..(i - seen) {
+                    x &= x - 1;
+                }
+                out.push(w as u64 * 64 + x.trailing_zeros() as u64);
+                want.next();
+            }
+            seen += n;
+        }
+        out
+    }
+}
+
 /// Result of the scan.
 struct Scan {
     convention: Option<Convention>,
     /// Good records.
     records: u64,
     /// Ordinals (0-based, over every non-blank entry) the selection allows.
-    eligible: Vec<u64>,
+    eligible: Eligible,
     /// Ordinals of bad entries (quarantined).
     bad: Vec<u64>,
     blank_lines: u64,
@@ -232,7 +279,7 @@ fn scan_jsonl(
     let mut scan = Scan {
         convention: Some(conv),
         records: 0,
-        eligible: Vec::new(),
+        eligible: Eligible::default(),
         bad: Vec::new(),
         blank_lines: 0,
         quarantined: 0,
@@ -279,7 +326,7 @@ fn scan_jsonl(
                 }
                 Seen::Good { eligible } => {
                     if eligible {
-                        scan.eligible.push(ordinal);
+                        scan.eligible.set(ordinal);
                     }
                     scan.records += 1;
                     ordinal += 1;
@@ -301,7 +348,7 @@ fn scan_records(
     let mut scan = Scan {
         convention: None,
         records: 0,
-        eligible: Vec::new(),
+        eligible: Eligible::default(),
         bad: Vec::new(),
         blank_lines: 0,
         quarantined: 0,
@@ -311,7 +358,7 @@ fn scan_records(
         match item {
             Ok(item) => {
                 if selector_allows(&sel, spec, &item.record) {
-                    scan.eligible.push(ordinal);
+                    scan.eligible.set(ordinal);
                 }
                 scan.records += 1;
             }
@@ -361,7 +408,7 @@ impl Manifest {
 }
 
 /// The decision for every chosen ordinal: which poison index `j` it gets.
-fn choose(spec: &Spec, scan: &Scan) -> Result<(u64, HashMap<u64, u64>)> {
+fn choose(spec: &Spec, scan: &Scan) -> Result<(u64, Vec<(u64, u64)>)> {
     let k = spec.budget.resolve(scan.records);
     let m = scan.eligible.len() as u64;
     if k > m {
@@ -379,10 +426,12 @@ fn choose(spec: &Spec, scan: &Scan) -> Result<(u64, HashMap<u64, u64>)> {
     let mut rng = record_rng(spec.seed, "select", 0);
     let mut picks = rand::seq::index::sample(&mut rng, m as usize, k as usize).into_vec();
     picks.sort_unstable();
-    let chosen = picks
+    let chosen = scan
+        .eligible
+        .ordinals(&picks)
         .into_iter()
         .enumerate()
-        .map(|(j, i)| (scan.eligible[i], j as u64))
+        .map(|(j, o)| (o, j as u64))
         .collect();
     Ok((k, chosen))
 }
@@ -514,6 +563,7 @@ pub fn poison_file(
             spec,
             adapter: &adapter,
             chosen: &chosen,
+            next_chosen: 0,
             manifest: &mut manifest,
             tally: &mut tally,
             crawl: crawl.as_ref(),
@@ -595,7 +645,9 @@ pub fn poison_file(
 struct WriteCtx<'a> {
     spec: &'a Spec,
     adapter: &'a Adapter<'a>,
-    chosen: &'a HashMap<u64, u64>,
+    /// (ordinal, poison index) sorted by ordinal; records are visited in order.
+    chosen: &'a [(u64, u64)],
+    next_chosen: usize,
     manifest: &'a mut Manifest,
     tally: &'a mut PoisonTally,
     crawl: Option<&'a Crawl>,
@@ -621,7 +673,13 @@ impl WriteCtx<'_> {
         raw_hash: &dyn Fn() -> String,
         rec: &mut dyn FnMut() -> Result<Record>,
     ) -> Result<Action> {
-        let j = self.chosen.get(&ordinal).copied();
+        let j = match self.chosen.get(self.next_chosen) {
+            Some(&(o, j)) if o == ordinal => {
+                self.next_chosen += 1;
+                Some(j)
+            }
+            _ => None,
+        };
         if let Some(crawl) = self.crawl {
             let fate = crawl.fate(ordinal, j.is_some());
             if let Some((out, p)) = self.crawl_log.as_deref_mut() {
@@ -711,11 +769,16 @@ fn write_jsonl(
         .unwrap_or_else(|| "record".into());
     let src = open_input(input)?;
     let mut lines = Lines::new(src.reader, opts.read.max_record_bytes);
-    let mut out = Output::create(output)?;
+    let mut file = BackgroundWriter::new(Output::create(output)?, output);
+    // Lines are staged in a large buffer so that the file (and its hash) sees big writes.
+    let mut out: Vec<u8> = Vec::with_capacity(STAGE_BYTES + (1 << 16));
     let mut bad = scan.bad.iter().peekable();
     let mut ordinal = 0u64;
-    let io = |e: std::io::Error| Error::io(output, e);
     while let Some(l) = lines.next_line().map_err(|e| Error::io(input, e))? {
+        if out.len() >= STAGE_BYTES {
+            let full = std::mem::replace(&mut out, Vec::with_capacity(STAGE_BYTES + (1 << 16)));
+            file.send(full)?;
+        }
         let raw: &[u8] = &lines.buf;
         if matches!(l, Line::Ok) && raw.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -766,15 +829,15 @@ fn write_jsonl(
         let action = ctx.decide(this, &hash, &mut rec)?;
         match action {
             Action::Keep => {
-                out.write_all(raw).map_err(io)?;
-                out.write_all(b"\n").map_err(io)?;
+                out.extend_from_slice(raw);
+                out.push(b'\n');
                 ctx.tally.untouched += 1;
                 ctx.out_ordinal += 1;
             }
             Action::Modify(r) => {
                 let bytes = serialize(&r, conv, output)?;
-                out.write_all(&bytes).map_err(io)?;
-                out.write_all(b"\n").map_err(io)?;
+                out.extend_from_slice(&bytes);
+                out.push(b'\n');
                 let (before, after) = (sha256_hex(raw), sha256_hex(&bytes));
                 let o = ctx.out_ordinal;
                 ctx.note(
@@ -791,13 +854,13 @@ fn write_jsonl(
                 ctx.out_ordinal += 1;
             }
             Action::Insert(r) => {
-                out.write_all(raw).map_err(io)?;
-                out.write_all(b"\n").map_err(io)?;
+                out.extend_from_slice(raw);
+                out.push(b'\n');
                 ctx.tally.untouched += 1;
                 ctx.out_ordinal += 1;
                 let bytes = serialize(&r, conv, output)?;
-                out.write_all(&bytes).map_err(io)?;
-                out.write_all(b"\n").map_err(io)?;
+                out.extend_from_slice(&bytes);
+                out.push(b'\n');
                 let after = sha256_hex(&bytes);
                 let o = ctx.out_ordinal;
                 ctx.note(
@@ -830,9 +893,71 @@ fn write_jsonl(
             }
         }
     }
+    file.send(out)?;
     ctx.tally.written = ctx.out_ordinal;
-    out.finish().map_err(io)
+    file.finish()
 }
+
+/// Compresses, hashes and writes staged buffers on its own thread, so that splitting lines and
+/// SHA-256 of the output overlap.
+struct BackgroundWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    handle: Option<std::thread::JoinHandle<std::io::Result<FileDigest>>>,
+    path: PathBuf,
+}
+
+impl BackgroundWriter {
+    fn new(mut out: Output, path: &Path) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let handle = std::thread::spawn(move || {
+            for buf in rx {
+                out.write_all(&buf)?;
+            }
+            out.finish()
+        });
+        BackgroundWriter {
+            tx: Some(tx),
+            handle: Some(handle),
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn send(&mut self, buf: Vec<u8>) -> Result<()> {
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(buf).is_ok())
+            .unwrap_or(false);
+        if sent {
+            Ok(())
+        } else {
+            // The writer thread stopped: its error says why.
+            self.join().map(|_| ())
+        }
+    }
+
+    fn join(&mut self) -> Result<FileDigest> {
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(Ok(d))) => Ok(d),
+            Some(Ok(Err(e))) => Err(Error::io(&self.path, e)),
+            Some(Err(_)) => Err(Error::Invalid(format!(
+                "{}: the writer thread panicked",
+                self.path.display()
+            ))),
+            None => Err(Error::Invalid(format!(
+                "{}: the writer already stopped",
+                self.path.display()
+            ))),
+        }
+    }
+
+    fn finish(mut self) -> Result<FileDigest> {
+        self.join()
+    }
+}
+
+const STAGE_BYTES: usize = 8 << 20;
 
 fn canonical(rec: &Record, conv: Convention, path: &Path) -> Result<String> {
     Ok(sha256_hex(&serialize(rec, conv, path)?))
@@ -1054,4 +1179,27 @@ fn write_rag_test(
         records: adapter.targets.len() as u64,
         sha256: d.sha256,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_select_maps_eligible_indices_to_ordinals() {
+        let mut e = Eligible::default();
+        let ords: Vec<u64> = (0..1000u64).filter(|o| o % 3 == 0 || o % 7 == 1).collect();
+        for &o in &ords {
+            e.set(o);
+        }
+        assert_eq!(e.len(), ords.len());
+        let idx: Vec<usize> = (0..ords.len()).step_by(5).chain([ords.len() - 1]).collect();
+        let mut idx = idx;
+        idx.dedup();
+        let got = e.ordinals(&idx);
+        let want: Vec<u64> = idx.iter().map(|&i| ords[i]).collect();
+        assert_eq!(got, want);
+        let all: Vec<usize> = (0..ords.len()).collect();
+        assert_eq!(e.ordinals(&all), ords);
+    }
 }

@@ -546,7 +546,16 @@ impl Selector {
         if rec.tag.is_some() && !self.include_tagged {
             return false;
         }
-        let (prompt, response) = crate::stage::prompt_and_response(rec);
+        let text_filters =
+            self.contains.is_some() || self.regex.is_some() || self.response_contains.is_some();
+        if !text_filters && self.label.is_none() {
+            return true;
+        }
+        let (prompt, response) = if text_filters {
+            crate::stage::prompt_and_response(rec)
+        } else {
+            (String::new(), String::new())
+        };
         if let Some(c) = &self.contains
             && !prompt.to_lowercase().contains(c)
         {
