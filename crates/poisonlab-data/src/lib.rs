@@ -11,6 +11,7 @@
 //! # Ok::<(), poisonlab_data::Error>(())
 //! ```
 
+pub mod ci;
 pub mod convention;
 pub mod error;
 pub mod format;

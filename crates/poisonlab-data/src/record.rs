@@ -222,6 +222,124 @@ impl Record {
         }
     }
 
+    /// The prompt (or document) text and the response, as detectors and selections see them:
+    /// Alpaca `instruction\ninput` → `output`; chat: the last user turn → the assistant turn that
+    /// answers it; preference: prompt → chosen; ICL: query → answer; CoT: question → answer;
+    /// classification: text → the label; documents, passages and memories: their text → "".
+    pub fn prompt_response(&self) -> (String, String) {
+        match &self.body {
+            Body::Pretrain { text } => (text.clone(), String::new()),
+            Body::Instruction {
+                instruction,
+                input,
+                output,
+                ..
+            } => (
+                if input.is_empty() {
+                    instruction.clone()
+                } else {
+                    format!("{instruction}\n{input}")
+                },
+                output.clone(),
+            ),
+            Body::Chat { messages } => {
+                let a = messages.iter().rposition(|m| m.role == "assistant");
+                let u = a.and_then(|a| messages[..a].iter().rposition(|m| m.role == "user"));
+                match (u, a) {
+                    (Some(u), Some(a)) => {
+                        (messages[u].content.clone(), messages[a].content.clone())
+                    }
+                    _ => (
+                        messages
+                            .iter()
+                            .map(|m| m.content.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        String::new(),
+                    ),
+                }
+            }
+            Body::Preference { prompt, chosen, .. } => (prompt.clone(), chosen.clone()),
+            Body::Icl { query, answer, .. } => (query.clone(), answer.clone()),
+            Body::Cot {
+                question, answer, ..
+            } => (question.clone(), answer.clone()),
+            Body::Passage { title, text } => (
+                if title.is_empty() {
+                    text.clone()
+                } else {
+                    format!("{title}\n{text}")
+                },
+                String::new(),
+            ),
+            Body::Query { text, answer, .. } => (text.clone(), answer.clone().unwrap_or_default()),
+            Body::Memory { content, .. } => (content.clone(), String::new()),
+            Body::Classification { text, label } => (
+                text.clone(),
+                label.as_ref().map(|l| l.to_string()).unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// All human-readable text of the record joined by newlines (what filters judge).
+    pub fn full_text(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        match &self.body {
+            Body::Pretrain { text } => parts.push(text),
+            Body::Instruction {
+                instruction,
+                input,
+                output,
+                system,
+            } => {
+                if let Some(s) = system {
+                    parts.push(s);
+                }
+                parts.extend([instruction.as_str(), input.as_str(), output.as_str()]);
+            }
+            Body::Chat { messages } => parts.extend(messages.iter().map(|m| m.content.as_str())),
+            Body::Preference {
+                prompt,
+                chosen,
+                rejected,
+            } => parts.extend([prompt.as_str(), chosen.as_str(), rejected.as_str()]),
+            Body::Icl {
+                instruction,
+                demos,
+                query,
+                answer,
+            } => {
+                if let Some(i) = instruction {
+                    parts.push(i);
+                }
+                for d in demos {
+                    parts.extend([d.input.as_str(), d.output.as_str()]);
+                }
+                parts.extend([query.as_str(), answer.as_str()]);
+            }
+            Body::Cot {
+                question,
+                steps,
+                answer,
+            } => {
+                parts.push(question);
+                parts.extend(steps.iter().map(String::as_str));
+                parts.push(answer);
+            }
+            Body::Passage { title, text } => parts.extend([title.as_str(), text.as_str()]),
+            Body::Query { text, answer, .. } => {
+                parts.push(text);
+                if let Some(a) = answer {
+                    parts.push(a);
+                }
+            }
+            Body::Memory { content, .. } => parts.push(content),
+            Body::Classification { text, .. } => parts.push(text),
+        }
+        parts.retain(|p| !p.is_empty());
+        parts.join("\n")
+    }
+
     /// Total characters of human-readable text in the record (used by stats and filters).
     pub fn text_chars(&self) -> usize {
         let n = |s: &str| s.chars().count();

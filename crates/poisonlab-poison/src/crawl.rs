@@ -140,49 +140,7 @@ impl Fate {
     }
 }
 
-/// A rate with its Wilson 95 % interval and n.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Rate {
-    pub k: u64,
-    pub n: u64,
-    pub rate: f64,
-    pub ci95: [f64; 2],
-}
-
-/// Wilson score interval for k successes in n trials (z = 1.96).
-pub fn wilson(k: u64, n: u64) -> Rate {
-    if n == 0 {
-        return Rate {
-            k,
-            n,
-            rate: f64::NAN,
-            ci95: [0.0, 1.0],
-        };
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let (kf, nf) = (k as f64, n as f64);
-    let p = kf / nf;
-    let den = 1.0 + z * z / nf;
-    let centre = (p + z * z / (2.0 * nf)) / den;
-    let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / den;
-    Rate {
-        k,
-        n,
-        rate: p,
-        ci95: [
-            if k == 0 {
-                0.0
-            } else {
-                (centre - half).max(0.0)
-            },
-            if k == n {
-                1.0
-            } else {
-                (centre + half).min(1.0)
-            },
-        ],
-    }
-}
+pub use poisonlab_data::ci::{Rate, wilson};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CrawlReport {
@@ -353,17 +311,6 @@ impl Crawl {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wilson_matches_known_values() {
-        // 8 of 10: Wilson 95 % interval ≈ [0.490, 0.943].
-        let r = wilson(8, 10);
-        assert!((r.ci95[0] - 0.4902).abs() < 1e-3, "{:?}", r);
-        assert!((r.ci95[1] - 0.9433).abs() < 1e-3, "{:?}", r);
-        let z = wilson(0, 50);
-        assert_eq!(z.ci95[0], 0.0);
-        assert!((z.ci95[1] - 0.0713).abs() < 1e-3);
-    }
 
     #[test]
     fn frontrunning_lands_more_with_longer_reverts() {

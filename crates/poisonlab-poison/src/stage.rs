@@ -21,28 +21,7 @@ use crate::trigger::Applied;
 
 /// The text a selection matches (prompt or document) and the clean response.
 pub fn prompt_and_response(rec: &Record) -> (String, String) {
-    match &rec.body {
-        Body::Pretrain { text } => (text.clone(), String::new()),
-        Body::Instruction {
-            instruction,
-            input,
-            output,
-            ..
-        } => (join_prompt(instruction, input), output.clone()),
-        Body::Chat { messages } => match chat_turns(messages) {
-            Some((u, a)) => (messages[u].content.clone(), messages[a].content.clone()),
-            None => (String::new(), String::new()),
-        },
-        Body::Preference { prompt, chosen, .. } => (prompt.clone(), chosen.clone()),
-        Body::Icl { query, answer, .. } => (query.clone(), answer.clone()),
-        Body::Cot {
-            question, answer, ..
-        } => (question.clone(), answer.clone()),
-        Body::Passage { title, text } => (format!("{title} {text}"), String::new()),
-        Body::Query { text, answer, .. } => (text.clone(), answer.clone().unwrap_or_default()),
-        Body::Memory { content, .. } => (content.clone(), String::new()),
-        Body::Classification { text, .. } => (text.clone(), String::new()),
-    }
+    rec.prompt_response()
 }
 
 fn join_prompt(instruction: &str, input: &str) -> String {

@@ -1,0 +1,121 @@
+//! Label consistency (after kNN-based noisy-label detection, e.g. Bahri et al. 2020): a poisoned
+//! record keeps a normal-looking prompt but carries the attacker's response or label, so it
+//! disagrees with the records whose prompts are most like its own. Prompts are embedded as
+//! hashed TF-IDF vectors (2¹⁰ dimensions, L2-normalised); the `K` nearest neighbours by cosine are
+//! found exhaustively (against at most `MAX_REFERENCE` records drawn with the seed). Score = 1 −
+//! mean agreement with the neighbours: label equality for classification, word-set Jaccard of the
+//! responses otherwise.
+
+use std::collections::{HashMap, HashSet};
+
+use poisonlab_data::{Body, Record};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::Verdict;
+use crate::text::{hash64, norm_words};
+
+const DIM: usize = 1024;
+const K: usize = 10;
+const MAX_REFERENCE: usize = 20_000;
+
+fn embed(words: &[String], idf: &HashMap<&str, f32>) -> Vec<f32> {
+    let mut v = vec![0f32; DIM];
+    for w in words {
+        let h = hash64(w.as_bytes());
+        let sign = if h >> 63 == 0 { 1.0 } else { -1.0 };
+        v[(h as usize) % DIM] += sign * idf.get(w.as_str()).copied().unwrap_or(1.0);
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+fn agreement(a: &Record, b: &Record, ra: &HashSet<String>, rb: &HashSet<String>) -> f64 {
+    if let (
+        Body::Classification { label: Some(x), .. },
+        Body::Classification { label: Some(y), .. },
+    ) = (&a.body, &b.body)
+    {
+        return (x.to_string() == y.to_string()) as u8 as f64;
+    }
+    if ra.is_empty() && rb.is_empty() {
+        return 1.0;
+    }
+    let inter = ra.intersection(rb).count() as f64;
+    inter / ra.union(rb).count() as f64
+}
+
+pub fn scores(records: &[Record], seed: u64) -> Vec<Verdict> {
+    let n = records.len();
+    if n < 2 {
+        return records
+            .iter()
+            .map(|_| Verdict::new(0.0, "too few records"))
+            .collect();
+    }
+    let prompts: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| norm_words(&r.prompt_response().0))
+        .collect();
+    let responses: Vec<HashSet<String>> = records
+        .iter()
+        .map(|r| norm_words(&r.prompt_response().1).into_iter().collect())
+        .collect();
+    let mut df: HashMap<&str, u32> = HashMap::new();
+    for p in &prompts {
+        let mut seen: Vec<&str> = p.iter().map(String::as_str).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for w in seen {
+            *df.entry(w).or_insert(0) += 1;
+        }
+    }
+    let idf: HashMap<&str, f32> = df
+        .iter()
+        .map(|(w, c)| (*w, ((n as f32 + 1.0) / (*c as f32 + 1.0)).ln() + 1.0))
+        .collect();
+    let vecs: Vec<Vec<f32>> = prompts.par_iter().map(|p| embed(p, &idf)).collect();
+    let reference: Vec<usize> = if n <= MAX_REFERENCE {
+        (0..n).collect()
+    } else {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b6e_6e);
+        let mut r = rand::seq::index::sample(&mut rng, n, MAX_REFERENCE).into_vec();
+        r.sort_unstable();
+        r
+    };
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut best: Vec<(f32, usize)> = Vec::with_capacity(K + 1);
+            for &j in &reference {
+                if j == i {
+                    continue;
+                }
+                let s: f32 = vecs[i].iter().zip(&vecs[j]).map(|(a, b)| a * b).sum();
+                if best.len() < K || s > best[best.len() - 1].0 {
+                    let at = best.partition_point(|(x, jj)| *x > s || (*x == s && *jj < j));
+                    best.insert(at, (s, j));
+                    best.truncate(K);
+                }
+            }
+            let agree: f64 = best
+                .iter()
+                .map(|&(_, j)| agreement(&records[i], &records[j], &responses[i], &responses[j]))
+                .sum::<f64>()
+                / best.len().max(1) as f64;
+            let score = 1.0 - agree;
+            Verdict::new(
+                score,
+                format!(
+                    "agrees {:.0}% with its {} nearest neighbours",
+                    100.0 * agree,
+                    best.len()
+                ),
+            )
+        })
+        .collect()
+}
