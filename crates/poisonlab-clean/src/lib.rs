@@ -10,6 +10,7 @@ pub mod filter;
 pub mod metrics;
 pub mod minhash;
 pub mod ngram;
+pub mod report;
 pub mod text;
 
 pub use error::{Error, Result};

@@ -64,6 +64,12 @@ pub enum Command {
     /// input's format, `<output>.manifest.jsonl` (one line per touched record) and
     /// `<output>.summary.json` (counts, hashes, the resolved spec).
     Poison(PoisonArgs),
+    /// Run a cleaning pipeline (dedup, quality, perplexity) over a data file; removed records go to
+    /// `<output>.removed.jsonl` with the filter and the reason.
+    Clean(CleanArgs),
+    /// Score every record with poison detectors (no trigger given); with tags in the data, score the
+    /// detectors too (AUROC, precision/recall@k, FAR/FRR) and, with --pipeline, each poison's survival.
+    Scan(ScanArgs),
     /// Generate text from a model directory or an endpoint.
     Generate(GenerateArgs),
     /// Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions).
@@ -175,6 +181,66 @@ pub struct PoisonArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanArgs {
+    /// The pipeline (TOML; see `examples/clean/`).
+    #[arg(long, value_name = "FILE")]
+    pub pipeline: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub errors: ErrorArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// The data to scan.
+    pub file: PathBuf,
+    /// One line per record: id, combined score, each detector's score and reason.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Detectors to run, comma-separated (default: every one that needs no model).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub detectors: Vec<String>,
+    /// A model directory for spectral, activation and strip (and ONION).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// The model's tokenizer, when its directory has none.
+    #[arg(long, value_name = "FILE", requires = "model")]
+    pub tokenizer: Option<PathBuf>,
+    /// Fit ONION's bigram model on this clean reference file instead of the data.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Also run this cleaning pipeline and report each poison's survival per filter.
+    #[arg(long, value_name = "FILE")]
+    pub pipeline: Option<PathBuf>,
+    /// Write the tables (Markdown).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write the scores of the detectors against the tags as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// STRIP: perturbed copies per record.
+    #[arg(long, default_value_t = 8)]
+    pub strip_copies: usize,
+    /// Hidden-state layer for spectral/activation (default: the last).
+    #[arg(long)]
+    pub layer: Option<usize>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub errors: ErrorArgs,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,25 +14,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::Verdict;
-use crate::text::{hash64, norm_words};
+use crate::text::norm_words;
 
-const DIM: usize = 1024;
 const K: usize = 10;
 const MAX_REFERENCE: usize = 20_000;
-
-fn embed(words: &[String], idf: &HashMap<&str, f32>) -> Vec<f32> {
-    let mut v = vec![0f32; DIM];
-    for w in words {
-        let h = hash64(w.as_bytes());
-        let sign = if h >> 63 == 0 { 1.0 } else { -1.0 };
-        v[(h as usize) % DIM] += sign * idf.get(w.as_str()).copied().unwrap_or(1.0);
-    }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
-}
 
 fn agreement(a: &Record, b: &Record, ra: &HashSet<String>, rb: &HashSet<String>) -> f64 {
     if let (
@@ -74,11 +59,38 @@ pub fn scores(records: &[Record], seed: u64) -> Vec<Verdict> {
             *df.entry(w).or_insert(0) += 1;
         }
     }
-    let idf: HashMap<&str, f32> = df
-        .iter()
-        .map(|(w, c)| (*w, ((n as f32 + 1.0) / (*c as f32 + 1.0)).ln() + 1.0))
+    let nf = n as f32;
+    let mut vocab: HashMap<&str, u32> = HashMap::new();
+    let mut idf: Vec<f32> = Vec::new();
+    let mut keep: Vec<bool> = Vec::new();
+    let mut words: Vec<&str> = df.keys().copied().collect();
+    words.sort_unstable();
+    for w in words {
+        let c = df[w] as f32;
+        vocab.insert(w, idf.len() as u32);
+        idf.push(((nf + 1.0) / (c + 1.0)).ln() + 1.0);
+        keep.push(c <= nf / 2.0);
+    }
+    // Sparse, L2-normalised TF-IDF vectors.
+    let vecs: Vec<Vec<(u32, f32)>> = prompts
+        .par_iter()
+        .map(|p| {
+            let mut tf: HashMap<u32, f32> = HashMap::new();
+            for w in p {
+                *tf.entry(vocab[w.as_str()]).or_insert(0.0) += 1.0;
+            }
+            let mut v: Vec<(u32, f32)> = tf
+                .into_iter()
+                .map(|(id, c)| (id, c * idf[id as usize]))
+                .collect();
+            v.sort_unstable_by_key(|x| x.0);
+            let norm = v.iter().map(|x| x.1 * x.1).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                v.iter_mut().for_each(|x| x.1 /= norm);
+            }
+            v
+        })
         .collect();
-    let vecs: Vec<Vec<f32>> = prompts.par_iter().map(|p| embed(p, &idf)).collect();
     let reference: Vec<usize> = if n <= MAX_REFERENCE {
         (0..n).collect()
     } else {
@@ -87,35 +99,62 @@ pub fn scores(records: &[Record], seed: u64) -> Vec<Verdict> {
         r.sort_unstable();
         r
     };
+    let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); idf.len()];
+    for (slot, &j) in reference.iter().enumerate() {
+        for &(w, x) in &vecs[j] {
+            if keep[w as usize] {
+                postings[w as usize].push((slot as u32, x));
+            }
+        }
+    }
     (0..n)
         .into_par_iter()
-        .map(|i| {
-            let mut best: Vec<(f32, usize)> = Vec::with_capacity(K + 1);
-            for &j in &reference {
-                if j == i {
-                    continue;
+        .map_init(
+            || (vec![0f32; reference.len()], Vec::<u32>::new()),
+            |(acc, touched), i| {
+                for &(w, x) in &vecs[i] {
+                    for &(slot, y) in &postings[w as usize] {
+                        if acc[slot as usize] == 0.0 {
+                            touched.push(slot);
+                        }
+                        acc[slot as usize] += x * y;
+                    }
                 }
-                let s: f32 = vecs[i].iter().zip(&vecs[j]).map(|(a, b)| a * b).sum();
-                if best.len() < K || s > best[best.len() - 1].0 {
-                    let at = best.partition_point(|(x, jj)| *x > s || (*x == s && *jj < j));
-                    best.insert(at, (s, j));
-                    best.truncate(K);
+                let mut best: Vec<(f32, usize)> = Vec::with_capacity(K + 1);
+                for &slot in touched.iter() {
+                    let s = acc[slot as usize];
+                    acc[slot as usize] = 0.0;
+                    let j = reference[slot as usize];
+                    if j == i {
+                        continue;
+                    }
+                    if best.len() < K
+                        || s > best[best.len() - 1].0
+                        || (s == best[best.len() - 1].0 && j < best[best.len() - 1].1)
+                    {
+                        let at = best.partition_point(|(x, jj)| *x > s || (*x == s && *jj < j));
+                        best.insert(at, (s, j));
+                        best.truncate(K);
+                    }
                 }
-            }
-            let agree: f64 = best
-                .iter()
-                .map(|&(_, j)| agreement(&records[i], &records[j], &responses[i], &responses[j]))
-                .sum::<f64>()
-                / best.len().max(1) as f64;
-            let score = 1.0 - agree;
-            Verdict::new(
-                score,
-                format!(
-                    "agrees {:.0}% with its {} nearest neighbours",
-                    100.0 * agree,
-                    best.len()
-                ),
-            )
-        })
+                touched.clear();
+                let agree: f64 = best
+                    .iter()
+                    .map(|&(_, j)| {
+                        agreement(&records[i], &records[j], &responses[i], &responses[j])
+                    })
+                    .sum::<f64>()
+                    / best.len().max(1) as f64;
+                let score = 1.0 - agree;
+                Verdict::new(
+                    score,
+                    format!(
+                        "agrees {:.0}% with its {} nearest neighbours",
+                        100.0 * agree,
+                        best.len()
+                    ),
+                )
+            },
+        )
         .collect()
 }

@@ -1,8 +1,10 @@
 //! N-gram salience, after BKI (Chen & Dai 2021): a backdoor ties a prompt word to an output. For
 //! every prompt word `t` and every repeated output feature `f` (a normalised response sentence, or
-//! the label), score(t, f) = P(f | t) · ln(N / c(f)): how reliably the word predicts the output,
-//! weighted by how rare the output is. A record scores the best pair it contains; pairs need at
-//! least `MIN_SUPPORT` records. No trigger list: any word can turn out salient.
+//! the label), score(t, f) = L · ln(c(t, f)) · ln(N / c(f)), where L is the Wilson 95 % lower
+//! bound of P(f | t) = c(t, f) / c(t): how surely the word leads to the output, how often it has done
+//! so (BKI weighs a keyword's effect by the log of its frequency), and how unusual the output is.
+//! A record scores the best pair it contains; pairs need at least `MIN_SUPPORT` records. No trigger
+//! list: any word can turn out salient.
 
 use std::collections::{HashMap, HashSet};
 
@@ -71,7 +73,8 @@ pub fn scores(records: &[Record]) -> Vec<Verdict> {
                     if c < MIN_SUPPORT {
                         continue;
                     }
-                    let s = c as f64 / ct[t.as_str()] as f64 * (n / cf[x.as_str()] as f64).ln();
+                    let lb = poisonlab_data::ci::wilson(c as u64, ct[t.as_str()] as u64).ci95[0];
+                    let s = lb * (c as f64).ln() * (n / cf[x.as_str()] as f64).ln();
                     let better = match best {
                         None => true,
                         Some((b, bt, bx, ..)) => {

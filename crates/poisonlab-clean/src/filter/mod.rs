@@ -76,10 +76,38 @@ pub const FILTERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// How text is normalised before exact dedup hashes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// Lower case, ASCII punctuation removed, whitespace collapsed (as web-scale dedup does).
+    #[default]
+    Standard,
+    /// Lower case and whitespace collapsed; punctuation kept (`3 * 4` and `3 + 4` differ).
+    Whitespace,
+    /// The text as it is.
+    None,
+}
+
+impl Normalize {
+    pub fn apply(self, text: &str) -> String {
+        match self {
+            Normalize::Standard => normalize_for_dedup(text),
+            Normalize::Whitespace => text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase(),
+            Normalize::None => text.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExactDedup {
     pub field: Field,
+    pub normalize: Normalize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -146,6 +174,8 @@ pub struct Perplexity {
     pub reference: Option<PathBuf>,
     /// Score with a model directory (ours or Hugging Face's) instead of the bigram model.
     pub model: Option<PathBuf>,
+    /// The model's tokenizer, when its directory has none.
+    pub tokenizer: Option<PathBuf>,
 }
 
 impl Default for Perplexity {
@@ -156,6 +186,7 @@ impl Default for Perplexity {
             quantile: None,
             reference: None,
             model: None,
+            tokenizer: None,
         }
     }
 }
@@ -208,7 +239,10 @@ impl Pipeline {
                     if p.max.is_some() && p.quantile.is_some() {
                         return Err(at("give max or quantile, not both".into()));
                     }
-                    for path in [&mut p.reference, &mut p.model].into_iter().flatten() {
+                    for path in [&mut p.reference, &mut p.model, &mut p.tokenizer]
+                        .into_iter()
+                        .flatten()
+                    {
                         if path.is_relative() {
                             *path = base.join(&*path);
                         }
@@ -376,7 +410,7 @@ pub fn clean_file(
                 records
                     .par_iter()
                     .map(|r| {
-                        let t = normalize_for_dedup(&e.field.text(r));
+                        let t = e.normalize.apply(&e.field.text(r));
                         let h = xxhash_rust::xxh3::xxh3_128(t.as_bytes());
                         Feature::Exact(h)
                     })

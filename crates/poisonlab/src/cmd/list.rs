@@ -43,7 +43,16 @@ pub fn run() {
         "split_view"
     );
     // Filled by later components; listed now so scripts can rely on the sections.
-    for section in ["filters", "detectors", "probes"] {
+    println!("\nfilters:");
+    for (name, doc) in poisonlab_clean::filter::FILTERS {
+        println!("  {name:<16} {doc}");
+    }
+    println!("\ndetectors:");
+    for (_, name, model, doc) in poisonlab_clean::detect::DETECTORS {
+        let m = if *model { " [needs --model]" } else { "" };
+        println!("  {name:<16} {doc}{m}");
+    }
+    for section in ["probes"] {
         println!("\n{section}:\n  (none registered yet)");
     }
 }

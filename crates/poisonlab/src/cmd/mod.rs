@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod clean;
 mod data;
 mod list;
 mod model;
@@ -28,6 +29,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             resume,
         } => model::train(stage, &config, &overrides, resume, quiet),
         Command::Poison(p) => poison::run(&p, quiet),
+        Command::Clean(c) => clean::clean(&c),
+        Command::Scan(s) => clean::scan(&s),
         Command::Generate(g) => model::generate(&g),
         Command::Serve(s) => serve::run(&s),
         Command::Score(s) => model::score(&s),

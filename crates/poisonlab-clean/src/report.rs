@@ -1,0 +1,140 @@
+//! Scoring a scan from the records' tags, and the tables `poisonlab scan --report` renders.
+
+use std::collections::BTreeMap;
+
+use poisonlab_data::Record;
+use serde::Serialize;
+
+use crate::detect::ScanResult;
+use crate::filter::CleanReport;
+use crate::metrics::{AtK, AtThreshold, Auroc, at_threshold, at_top_k, auroc};
+
+/// One detector (or the combined score) against the tagged records.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectorScore {
+    pub detector: String,
+    pub auroc: Auroc,
+    /// Flagging as many records as there are poisoned ones.
+    pub top_k: AtK,
+    /// FAR/FRR at the k-th highest score.
+    pub at_threshold: AtThreshold,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub records: u64,
+    /// Records with a poison/watermark/canary tag, per recipe.
+    pub tagged: BTreeMap<String, u64>,
+    pub detectors: Vec<DetectorScore>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clean: Option<CleanReport>,
+}
+
+pub fn is_poisoned(r: &Record) -> bool {
+    r.tag
+        .as_ref()
+        .is_some_and(|t| t.role != poisonlab_data::Role::Clean)
+}
+
+pub fn score(records: &[Record], result: &ScanResult, clean: Option<CleanReport>) -> ScanReport {
+    let positive: Vec<bool> = records.iter().map(is_poisoned).collect();
+    let k = positive.iter().filter(|p| **p).count();
+    let mut tagged = BTreeMap::new();
+    for r in records.iter().filter(|r| is_poisoned(r)) {
+        let t = r
+            .tag
+            .as_ref()
+            .and_then(|t| t.recipe.clone())
+            .unwrap_or_else(|| "(untitled)".into());
+        *tagged.entry(t).or_insert(0u64) += 1;
+    }
+    let mut rows = Vec::new();
+    let mut one = |name: &str, s: &[f64]| {
+        let mut sorted = s.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let thr = if k > 0 { sorted[k - 1] } else { f64::INFINITY };
+        rows.push(DetectorScore {
+            detector: name.to_string(),
+            auroc: auroc(s, &positive),
+            top_k: at_top_k(s, &positive, k),
+            at_threshold: at_threshold(s, &positive, thr),
+        });
+    };
+    for (d, v) in &result.detectors {
+        let s: Vec<f64> = v.iter().map(|x| x.score).collect();
+        one(d.name(), &s);
+    }
+    if result.detectors.len() > 1 {
+        one("combined", &result.combined);
+    }
+    ScanReport {
+        records: records.len() as u64,
+        tagged,
+        detectors: rows,
+        clean,
+    }
+}
+
+impl ScanReport {
+    /// The detector table, and the survival table when a pipeline ran, as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let pos: u64 = self.tagged.values().sum();
+        s.push_str(&format!(
+            "{} records, {} tagged ({}).\n\n",
+            self.records,
+            pos,
+            self.tagged
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        s.push_str("| detector | AUROC [95% CI] | precision@k | recall@k | FAR | FRR |\n|---|---|---|---|---|---|\n");
+        for d in &self.detectors {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                d.detector,
+                d.auroc,
+                d.top_k.precision,
+                d.top_k.recall,
+                d.at_threshold.far,
+                d.at_threshold.frr
+            ));
+        }
+        s.push_str(&format!(
+            "\nk = {pos} (the number of tagged records); FAR/FRR flag every record scoring at least the k-th highest score. AUROC intervals: Hanley–McNeil; rates: Wilson.\n"
+        ));
+        if let Some(c) = &self.clean {
+            s.push_str("\n| filter | removed | ");
+            let recipes: Vec<&String> = c.survival.keys().collect();
+            for r in &recipes {
+                s.push_str(&format!("{r} survival | "));
+            }
+            s.push_str("\n|---|---|");
+            for _ in &recipes {
+                s.push_str("---|");
+            }
+            s.push('\n');
+            for f in &c.filters {
+                s.push_str(&format!("| {} | {}/{} | ", f.filter, f.removed, f.seen));
+                for r in &recipes {
+                    match f.survival.get(*r) {
+                        Some(rate) => s.push_str(&format!("{rate} | ")),
+                        None => s.push_str("– | "),
+                    }
+                }
+                s.push('\n');
+            }
+            s.push_str(&format!(
+                "| **whole pipeline** | {}/{} | ",
+                c.removed, c.read
+            ));
+            for r in &recipes {
+                s.push_str(&format!("{} | ", c.survival[*r]));
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
