@@ -69,7 +69,7 @@ pub fn scores(records: &[Record], seed: u64) -> Vec<Verdict> {
         let c = df[w] as f32;
         vocab.insert(w, idf.len() as u32);
         idf.push(((nf + 1.0) / (c + 1.0)).ln() + 1.0);
-        keep.push(c <= nf / 2.0);
+        keep.push(c <= (nf / 10.0).max(50.0));
     }
     // Sparse, L2-normalised TF-IDF vectors.
     let vecs: Vec<Vec<(u32, f32)>> = prompts
