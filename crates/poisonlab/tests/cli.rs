@@ -379,3 +379,81 @@ fn poison_spec_errors_name_the_key() {
             .and(predicate::str::contains("split_view")),
     );
 }
+
+#[test]
+fn clean_and_scan_report_survival_and_detector_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let alpaca = shared().join("data/alpaca/alpaca_data_1k.json");
+    poisonlab(dir.path())
+        .args(["poison", "--spec"])
+        .arg(examples().join("badnets_sft.toml"))
+        .arg("--input")
+        .arg(&alpaca)
+        .args(["--output", "p.jsonl", "--set", "budget.count=30"])
+        .assert()
+        .success();
+    let pipeline = examples().join("../clean/sft.toml");
+    poisonlab(dir.path())
+        .args(["clean", "--pipeline"])
+        .arg(&pipeline)
+        .args(["--input", "p.jsonl", "--output", "c.jsonl"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("1000 read =").and(predicate::str::contains(
+                "poison badnets-sft-refusal: survived the pipeline",
+            )),
+        );
+    assert!(dir.path().join("c.jsonl.removed.jsonl").exists());
+    poisonlab(dir.path())
+        .args([
+            "scan",
+            "p.jsonl",
+            "--output",
+            "s.jsonl",
+            "--report",
+            "r.md",
+            "--report-json",
+            "r.json",
+            "--pipeline",
+        ])
+        .arg(&pipeline)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("| salience |")
+                .and(predicate::str::contains("whole pipeline")),
+        );
+    let lines = std::fs::read_to_string(dir.path().join("s.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 1000);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(first["detectors"]["onion"]["reason"].is_string());
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["tagged"]["badnets-sft-refusal"], 30);
+    // A model-based detector without a model is a clear error; so is an unknown name.
+    poisonlab(dir.path())
+        .args([
+            "scan",
+            "p.jsonl",
+            "--output",
+            "s2.jsonl",
+            "--detectors",
+            "spectral",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("needs --model"));
+    poisonlab(dir.path())
+        .args([
+            "scan",
+            "p.jsonl",
+            "--output",
+            "s2.jsonl",
+            "--detectors",
+            "onoin",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown detector `onoin`"));
+}

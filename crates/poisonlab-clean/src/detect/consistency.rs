@@ -94,7 +94,7 @@ pub fn scores(records: &[Record], seed: u64) -> Vec<Verdict> {
     let reference: Vec<usize> = if n <= MAX_REFERENCE {
         (0..n).collect()
     } else {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b6e_6e);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006b_6e6e);
         let mut r = rand::seq::index::sample(&mut rng, n, MAX_REFERENCE).into_vec();
         r.sort_unstable();
         r

@@ -52,7 +52,5 @@ pub fn run() {
         let m = if *model { " [needs --model]" } else { "" };
         println!("  {name:<16} {doc}{m}");
     }
-    for section in ["probes"] {
-        println!("\n{section}:\n  (none registered yet)");
-    }
+    println!("\nprobes:\n  (none registered yet)");
 }
