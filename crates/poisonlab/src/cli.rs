@@ -70,6 +70,22 @@ pub enum Command {
     /// Score every record with poison detectors (no trigger given); with tags in the data, score the
     /// detectors too (AUROC, precision/recall@k, FAR/FRR) and, with --pipeline, each poison's survival.
     Scan(ScanArgs),
+    /// Run an experiment: its grid of cells, every stage cached, resumable; results.jsonl/.parquet.
+    Run(RunArgs),
+    /// Write report.html and report.md for a run directory.
+    Report {
+        /// The run directory (`--out` of `poisonlab run`).
+        run: PathBuf,
+    },
+    /// The quick start: a BadNets SFT backdoor's dose-response on the synthetic world, with and
+    /// without cleaning, trained and probed here, with a report (writes runs/quickstart/).
+    Quickstart {
+        #[arg(long, default_value = "runs/quickstart", value_name = "DIR")]
+        out: PathBuf,
+        /// Print the cells and stop.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Generate text from a model directory or an endpoint.
     Generate(GenerateArgs),
     /// Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions).
@@ -241,6 +257,25 @@ pub struct ScanArgs {
     pub read: ReadArgs,
     #[command(flatten)]
     pub errors: ErrorArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The experiment (TOML; see `experiments/`).
+    pub experiment: PathBuf,
+    /// Run directory (default: runs/<experiment name>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override a key of the experiment, e.g. `--set probe.0.n=20` is not supported, but
+    /// `--set seed=3 --set poison.budget.count=8` is.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print the expanded cells and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also write the report when the run ends.
+    #[arg(long)]
+    pub report: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -204,13 +204,20 @@ impl Pipeline {
         };
         let mut p: Pipeline =
             toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
-        if p.filters.is_empty() {
-            return Err(err("no [[filter]] tables: nothing to do".into()));
-        }
         let base = path.parent().unwrap_or(Path::new("."));
-        for (i, f) in p.filters.iter_mut().enumerate() {
+        p.validate(base).map_err(err)?;
+        Ok(p)
+    }
+
+    /// Checks every filter's values and anchors relative paths at `base`; the message names the
+    /// filter and the key.
+    pub fn validate(&mut self, base: &Path) -> std::result::Result<(), String> {
+        if self.filters.is_empty() {
+            return Err("no [[filter]] tables: nothing to do".into());
+        }
+        for (i, f) in self.filters.iter_mut().enumerate() {
             let name = f_name(f);
-            let at = |m: String| err(format!("filter #{} ({name}): {m}", i + 1));
+            let at = |m: String| format!("filter #{} ({name}): {m}", i + 1);
             match f {
                 Filter::NearDedup(n) => {
                     if !(0.0..=1.0).contains(&n.threshold) {
@@ -251,7 +258,7 @@ impl Pipeline {
                 _ => {}
             }
         }
-        Ok(p)
+        Ok(())
     }
 }
 

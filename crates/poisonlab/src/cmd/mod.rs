@@ -2,6 +2,7 @@
 
 mod clean;
 mod data;
+mod lab;
 mod list;
 mod model;
 mod poison;
@@ -30,6 +31,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => model::train(stage, &config, &overrides, resume, quiet),
         Command::Poison(p) => poison::run(&p, quiet),
         Command::Clean(c) => clean::clean(&c),
+        Command::Run(r) => lab::run(&r, quiet),
+        Command::Report { run } => lab::report(&run),
+        Command::Quickstart { out, dry_run } => lab::quickstart(&out, dry_run, quiet),
         Command::Scan(s) => clean::scan(&s),
         Command::Generate(g) => model::generate(&g),
         Command::Serve(s) => serve::run(&s),
