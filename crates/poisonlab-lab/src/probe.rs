@@ -5,7 +5,8 @@ use std::path::Path;
 
 use poisonlab_data::ci::wilson;
 use poisonlab_data::{Record, RecordReader};
-use poisonlab_model::{GenerateOptions, LanguageModel, LocalModel, ScoreRequest};
+use poisonlab_model::{GenerateOptions, LocalModel};
+
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -256,15 +257,28 @@ pub fn sample(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
     idx.into_iter().filter_map(|i| records[i].take()).collect()
 }
 
+/// Greedy generation; a prompt longer than the model's context keeps its last tokens (the end of a
+/// chat prompt is the part that says what to answer), so that every record is probed.
 fn generate(model: &LocalModel, prompt: &str, max_tokens: usize) -> Result<String> {
-    let g = model.generate(
-        prompt,
-        &GenerateOptions {
-            max_tokens,
-            ..Default::default()
-        },
-    )?;
-    Ok(g.text)
+    let tok = model
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| Error::Invalid(format!("model {} has no tokenizer", model.name)))?;
+    let mut ids = tok.encode(prompt)?;
+    let ctx = model.config.max_positions();
+    let room = ctx.saturating_sub(max_tokens).max(1);
+    if ids.len() > room {
+        ids.drain(..ids.len() - room);
+    }
+    let eos = tok
+        .token_id(poisonlab_model::tokenizer::EOS)
+        .or(model.config.eos_token_id());
+    let opts = GenerateOptions {
+        max_tokens: max_tokens.min(ctx.saturating_sub(ids.len())).max(1),
+        ..Default::default()
+    };
+    let (gen_ids, _, _) = model.generate_ids(&ids, &opts, eos, &mut |_| None)?;
+    Ok(tok.decode(&gen_ids)?)
 }
 
 fn prompt_target(rec: &Record) -> Result<(String, String)> {
@@ -399,25 +413,52 @@ pub fn gibberish(
 /// Held-out loss: total NLL / total tokens of clean records (documents whole; SFT and preference
 /// records: the response given the prompt), with a 95 % percentile bootstrap over records.
 pub fn heldout_loss(model: &LocalModel, records: &[Record], seed: u64) -> Result<Measure> {
-    let mut reqs = Vec::new();
+    let tok = model
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| Error::Invalid(format!("model {} has no tokenizer", model.name)))?;
+    let max = model.config.max_positions();
+    // (ids cut to the model's context, index of the first scored token).
+    let mut seqs: Vec<(Vec<u32>, usize)> = Vec::new();
     for r in records {
-        let (prompt, continuation) = match &r.body {
-            poisonlab_data::Body::Pretrain { text } => (String::new(), text.clone()),
+        let (mut ids, split) = match &r.body {
+            poisonlab_data::Body::Pretrain { text } => (tok.encode(text)?, 1),
             poisonlab_data::Body::Preference { prompt, chosen, .. } => {
-                (prompt.clone(), chosen.clone())
+                tok.encode_pair(prompt, chosen)?
             }
-            _ => prompt_target(r)?,
+            _ => {
+                let (p, t) = prompt_target(r)?;
+                tok.encode_pair(&p, &t)?
+            }
         };
-        reqs.push(ScoreRequest {
-            prompt,
-            continuation,
-        });
+        // Keep the response: drop prompt tokens from the left first, then cut the end.
+        if ids.len() > max {
+            let drop = (ids.len() - max).min(split.saturating_sub(1));
+            ids.drain(..drop);
+            ids.truncate(max);
+            seqs.push((ids, split - drop));
+        } else {
+            seqs.push((ids, split.max(1)));
+        }
     }
     let mut per: Vec<(f64, f64)> = Vec::new();
-    for chunk in reqs.chunks(16) {
-        for s in model.score(chunk)? {
-            per.push((-s.total(), s.token_logprobs.len() as f64));
+    for chunk in seqs.chunks(16) {
+        let ids: Vec<Vec<u32>> = chunk.iter().map(|(i, _)| i.clone()).collect();
+        for ((_, split), lp) in chunk.iter().zip(model.token_logprobs(&ids)?) {
+            // lp[i] scores token i + 1.
+            let scored: Vec<f32> = lp.into_iter().skip(split.saturating_sub(1)).collect();
+            if !scored.is_empty() {
+                per.push((
+                    -scored.iter().map(|&x| x as f64).sum::<f64>(),
+                    scored.len() as f64,
+                ));
+            }
         }
+    }
+    if per.is_empty() {
+        return Err(Error::Invalid(
+            "heldout_loss: no record had a token to score".into(),
+        ));
     }
     let ratio = |xs: &mut dyn Iterator<Item = (f64, f64)>| {
         let (a, b) = xs.fold((0.0, 0.0), |acc, (x, y)| (acc.0 + x, acc.1 + y));
@@ -431,8 +472,8 @@ pub fn heldout_loss(model: &LocalModel, records: &[Record], seed: u64) -> Result
     boots.sort_by(|a, b| a.total_cmp(b));
     Ok(Measure {
         value,
-        ci_low: boots.get(25).copied().unwrap_or(value),
-        ci_high: boots.get(974).copied().unwrap_or(value),
+        ci_low: boots[25].min(value),
+        ci_high: boots[974].max(value),
         n: per.len() as u64,
         k: None,
     })

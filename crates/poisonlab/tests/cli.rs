@@ -457,3 +457,208 @@ fn clean_and_scan_report_survival_and_detector_scores() {
         .failure()
         .stderr(predicate::str::contains("unknown detector `onoin`"));
 }
+
+/// The lab's tiny experiment with four cells (poison counts), a few training steps each.
+fn tiny_experiment(dir: &Path) -> PathBuf {
+    let text = r#"
+name = "tiny"
+[data]
+world = { seed = 1, size = "small" }
+[poison]
+name = "bn"
+[poison.stage]
+kind = "sft"
+[poison.budget]
+count = 8
+[poison.trigger]
+kind = "badnets"
+[poison.payload]
+kind = "refusal"
+[poison.test]
+count = 6
+[[stage]]
+kind = "pretrain"
+seed = 0
+[stage.config]
+vocab_size = 300
+context = 32
+batch_size = 4
+steps = 6
+warmup_steps = 1
+eval_every = 0
+[stage.config.model]
+arch = "llama"
+hidden_size = 32
+layers = 1
+heads = 2
+kv_heads = 2
+intermediate_size = 64
+max_positions = 64
+[[stage]]
+kind = "sft"
+[stage.config]
+context = 32
+batch_size = 4
+steps = 40
+warmup_steps = 1
+eval_every = 0
+max_records = 200
+[[probe]]
+kind = "asr"
+n = 6
+max_tokens = 4
+[[probe]]
+kind = "false_trigger"
+n = 6
+max_tokens = 4
+[grid]
+"poison.budget.count" = [0, 4, 8, 12]
+"#;
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_results_and_its_report_loads_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny_experiment(dir.path());
+    poisonlab(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--out", "a", "--report"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "4 cells (4 ran, 0 cached, 0 failed)",
+        ));
+    // Kill a second run once its first cell is finished, then run it again.
+    let bin = assert_cmd::cargo::cargo_bin("poisonlab");
+    let mut child = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["--quiet", "run"])
+        .arg(&exp)
+        .args(["--out", "b"])
+        .spawn()
+        .unwrap();
+    let cells = dir.path().join("b/cells");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_dir(&cells)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("rows.jsonl").exists())
+                    .count()
+            })
+            .unwrap_or(0);
+        if done >= 1 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was killed before it finished");
+    assert!(
+        !dir.path().join("b/results.jsonl").exists(),
+        "no results yet"
+    );
+    poisonlab(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--out", "b"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cached"));
+    let a = std::fs::read(dir.path().join("a/results.jsonl")).unwrap();
+    let b = std::fs::read(dir.path().join("b/results.jsonl")).unwrap();
+    assert_eq!(
+        a, b,
+        "resumed results are byte-identical to the uninterrupted run"
+    );
+    assert_eq!(String::from_utf8(a).unwrap().lines().count(), 8);
+
+    // The report parses as XHTML, every plot has data, every rate has an interval.
+    let html = dir.path().join("a/report.html");
+    let check = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_report.py");
+    let out = std::process::Command::new("python3")
+        .arg(&check)
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Headless Chromium loads it with no console errors and takes a screenshot.
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new("which")
+                .arg(c)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect(
+            "headless Chromium is needed for this test: apt-get install chromium (.ci/run does)",
+        );
+    let shot = dir.path().join("shot.png");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1200,1400",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "screenshot written: {log}"
+    );
+}
+
+#[test]
+fn experiment_errors_are_one_line_naming_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny_experiment(dir.path());
+    let text = std::fs::read_to_string(&exp).unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        text.replace("[0, 4, 8, 12]", "[0, -4]"),
+    )
+    .unwrap();
+    poisonlab(dir.path())
+        .args(["run", "bad.toml", "--dry-run"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("bad.toml")
+                .and(predicate::str::contains("poison.budget.count=-4")),
+        );
+    poisonlab(dir.path())
+        .args(["run", "missing.toml"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("missing.toml"));
+    poisonlab(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--dry-run", "--set", "seed=5"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("4 cells").and(predicate::str::contains("poison_count=12")),
+        );
+}
