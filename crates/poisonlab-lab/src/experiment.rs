@@ -73,6 +73,9 @@ fn one() -> u64 {
     1
 }
 
+/// Stands for the world's RAG queries file until the world is generated.
+pub const WORLD_RAG_QUERIES: &str = "@world/rag_queries.jsonl";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldSpec {
@@ -480,6 +483,15 @@ impl Experiment {
         if let Some(p) = &mut self.poison {
             if p.seed == 0 {
                 p.seed = self.seed;
+            }
+            // A rag poison draws its targets from the data's queries (the world's by default).
+            if p.stage.kind == poisonlab_poison::StageKind::Rag && p.stage.queries.is_none() {
+                p.stage.queries = Some(
+                    self.data
+                        .rag_queries
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(WORLD_RAG_QUERIES)),
+                );
             }
             p.resolve(base).map_err(|m| format!("poison: {m}"))?;
             use poisonlab_poison::StageKind as P;

@@ -8,6 +8,7 @@ pub mod experiment;
 pub mod probe;
 pub mod report;
 pub mod results;
+pub mod retrieval;
 pub mod runner;
 
 pub use error::{Error, Result};

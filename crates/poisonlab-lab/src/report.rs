@@ -15,6 +15,11 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::results::{Row, read_rows};
 
+/// probe × stage → series → x → rows.
+type Groups<'a> = BTreeMap<(String, String), BTreeMap<String, BTreeMap<String, Vec<&'a Row>>>>;
+/// (probe, stage, x, series a, series b, (difference, low, high)).
+type Diff = (String, String, f64, String, String, (f64, f64, f64));
+
 #[derive(Debug, Clone)]
 pub struct Point {
     pub x: f64,
@@ -60,8 +65,7 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
         .iter()
         .filter(|a| *a != "seed" && Some(*a) != x_axis.as_ref())
         .collect();
-    let mut groups: BTreeMap<(String, String), BTreeMap<String, BTreeMap<String, Vec<&Row>>>> =
-        BTreeMap::new();
+    let mut groups: Groups = BTreeMap::new();
     for r in rows {
         let probe = r
             .get("probe")
@@ -331,7 +335,7 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
     );
 
     // Differences between two series (e.g. cleaning off vs on) at each x, for rates.
-    let mut diffs: Vec<(String, String, f64, String, String, (f64, f64, f64))> = Vec::new();
+    let mut diffs: Vec<Diff> = Vec::new();
     for p in &panels {
         let names: Vec<&String> = p.series.keys().collect();
         if names.len() == 2 {
@@ -361,18 +365,18 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
         esc(name),
         esc(name)
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p>{} rows from {} cells. Every rate carries its Wilson 95% interval and n; seeds pooled in the plots ({}).</p>\n",
+        "<p>{} rows from {} cells. Every rate carries its Wilson 95% interval and n; seeds pooled in the plots ({}).</p>",
         rows.len(),
         plan["cells"].as_array().map_or(0, |a| a.len()),
         esc(&seeds.join(", "))
     );
     h.push_str("<h2>Plots</h2>\n");
     for p in &panels {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<div class=\"plot\" data-probe=\"{}\" data-stage=\"{}\" data-points=\"{}\">{}</div>\n",
+            "<div class=\"plot\" data-probe=\"{}\" data-stage=\"{}\" data-points=\"{}\">{}</div>",
             esc(&p.probe),
             esc(&p.stage),
             p.series.values().map(Vec::len).sum::<usize>(),
@@ -383,9 +387,9 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
     for p in &panels {
         for (s, pts) in &p.series {
             for pt in pts {
-                let _ = write!(
+                let _ = writeln!(
                     h,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(&p.probe),
                     esc(&p.stage),
                     esc(s),
@@ -399,9 +403,9 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
     if !diffs.is_empty() {
         h.push_str("<h2>Differences between series (bootstrap 95% CI, 2000 resamples)</h2>\n<table>\n<tr><th>probe</th><th>stage</th><th>x</th><th>difference</th><th>value [95% CI]</th></tr>\n");
         for (probe, stage, x, a, b, (d, lo, hi)) in &diffs {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{x}</td><td>{} − {}</td><td>{d:.3} [{lo:.3}, {hi:.3}]</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{x}</td><td>{} − {}</td><td>{d:.3} [{lo:.3}, {hi:.3}]</td></tr>",
                 esc(probe),
                 esc(stage),
                 esc(a),
@@ -431,7 +435,7 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
     }
     h.push_str("</table>\n<h2>Judges</h2>\n<ul>\n");
     for j in &judges {
-        let _ = write!(h, "<li>{}</li>\n", esc(j));
+        let _ = writeln!(h, "<li>{}</li>", esc(j));
     }
     let _ = write!(
         h,

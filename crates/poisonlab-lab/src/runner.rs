@@ -340,15 +340,26 @@ fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
                 )));
             }
         };
+        // The world's query file replaces its placeholder (known once the world exists).
+        let mut spec = spec.clone();
+        if let Some(q) = &spec.stage.queries
+            && q.to_string_lossy()
+                .ends_with(crate::experiment::WORLD_RAG_QUERIES)
+        {
+            spec.stage.queries = Some(need(&files.rag_queries, "rag_queries")?.clone());
+        }
+        let spec = &spec;
         let k = key(&json!({
             "spec": spec.resolved_json(),
             "input": file_sha(&input)?,
             "test": test_input.as_ref().map(|t| file_sha(t)).transpose()?,
+            "queries": spec.stage.queries.as_ref().map(|q| file_sha(q)).transpose()?,
         }));
+        let rag = spec.stage.kind == P::Rag;
         let (dir, hit) = cached(&ctx.cache, "poison", &k, false, |tmp| {
             let opts = poisonlab_poison::PoisonOptions {
                 test_input: test_input.clone(),
-                test_output: test_input.as_ref().map(|_| tmp.join("test.jsonl")),
+                test_output: (test_input.is_some() || rag).then(|| tmp.join("test.jsonl")),
                 ..Default::default()
             };
             poisonlab_poison::poison_file(spec, &input, &tmp.join("data.jsonl"), &opts)?;
@@ -460,7 +471,7 @@ fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
                 row.insert(c.clone(), v.clone());
             }
             row.insert("stage".into(), json!(stage.kind.as_str()));
-            row.insert("probe".into(), json!(p.kind.as_str()));
+            row.insert("probe".into(), json!(p.label()));
             row.insert("value".into(), json!(m.value));
             row.insert("ci_low".into(), json!(m.ci_low));
             row.insert("ci_high".into(), json!(m.ci_high));
@@ -593,6 +604,39 @@ fn run_probe(
                 .ok_or_else(|| Error::Invalid("gibberish needs data.pretrain_eval".into()))?;
             let clean = probe::sample(probe::read_records(eval)?, 200, seed);
             probe::gibberish(model, &test()?, &clean, p.max_tokens)
+        }
+        ProbeKind::RagRetrieval | ProbeKind::RagE2e => {
+            let corpus = files
+                .rag_corpus
+                .as_ref()
+                .ok_or_else(|| Error::Invalid("no rag_corpus".into()))?;
+            let passages = crate::retrieval::passages(&probe::read_records(corpus)?);
+            let targets = test()?;
+            let bm25;
+            let dense;
+            let retriever: &dyn crate::retrieval::Retriever = match p.retriever {
+                probe::RetrieverKind::Bm25 => {
+                    bm25 = crate::retrieval::Bm25::new(&passages)?;
+                    &bm25
+                }
+                probe::RetrieverKind::Dense => {
+                    dense = crate::retrieval::Dense::new(model, &passages)?;
+                    &dense
+                }
+            };
+            if p.kind == ProbeKind::RagRetrieval {
+                probe::rag_retrieval(retriever, &passages, &targets, p.top_k)
+            } else {
+                probe::rag_e2e(
+                    model,
+                    retriever,
+                    &passages,
+                    &targets,
+                    p.top_k,
+                    &p.judge(),
+                    p.max_tokens,
+                )
+            }
         }
         ProbeKind::HeldoutLoss => {
             let path = match (stage.kind, stage.data.as_deref()) {

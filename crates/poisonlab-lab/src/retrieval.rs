@@ -1,0 +1,183 @@
+//! Retrievers for the RAG probes: BM25 over the corpus (tantivy, in memory) and dense retrieval
+//! (cosine over mean-pooled last-layer hidden states of a model from the model engine).
+
+use poisonlab_data::{Body, Record};
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{NumericOptions, STORED, Schema, TEXT, Value};
+use tantivy::{Index, IndexWriter, TantivyDocument, doc};
+
+use crate::error::{Error, Result};
+
+/// A passage as the retrievers see it: its id and its text (title, then body).
+pub struct Passage {
+    pub id: String,
+    pub text: String,
+}
+
+pub fn passages(records: &[Record]) -> Vec<Passage> {
+    records
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Passage { title, text } => Some(Passage {
+                id: r.id.clone(),
+                text: if title.is_empty() {
+                    text.clone()
+                } else {
+                    format!("{title}. {text}")
+                },
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Finds the `k` passages most relevant to a query: indices into the passage list, best first.
+pub trait Retriever {
+    fn search(&self, query: &str, k: usize) -> Result<Vec<usize>>;
+}
+
+fn tv(e: tantivy::TantivyError) -> Error {
+    Error::Invalid(format!("bm25 index: {e}"))
+}
+
+/// BM25 (tantivy's scoring, k1 = 1.2, b = 0.75) over an in-memory index.
+pub struct Bm25 {
+    index: Index,
+    reader: tantivy::IndexReader,
+    body: tantivy::schema::Field,
+    idx: tantivy::schema::Field,
+}
+
+impl Bm25 {
+    pub fn new(passages: &[Passage]) -> Result<Bm25> {
+        let mut sb = Schema::builder();
+        let body = sb.add_text_field("body", TEXT);
+        let idx = sb.add_u64_field("idx", NumericOptions::default() | STORED);
+        let index = Index::create_in_ram(sb.build());
+        let mut w: IndexWriter = index.writer_with_num_threads(1, 50_000_000).map_err(tv)?;
+        for (i, p) in passages.iter().enumerate() {
+            w.add_document(doc!(body => p.text.as_str(), idx => i as u64))
+                .map_err(tv)?;
+        }
+        w.commit().map_err(tv)?;
+        let reader = index.reader().map_err(tv)?;
+        Ok(Bm25 {
+            index,
+            reader,
+            body,
+            idx,
+        })
+    }
+}
+
+impl Retriever for Bm25 {
+    fn search(&self, query: &str, k: usize) -> Result<Vec<usize>> {
+        let searcher = self.reader.searcher();
+        let parser = QueryParser::for_index(&self.index, vec![self.body]);
+        // Queries are natural language: parse leniently (punctuation is not query syntax here).
+        let (q, _) = parser.parse_query_lenient(query);
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(k).order_by_score())
+            .map_err(tv)?;
+        let mut out = Vec::with_capacity(top.len());
+        for (_, addr) in top {
+            let d: TantivyDocument = searcher.doc(addr).map_err(tv)?;
+            if let Some(i) = d.get_first(self.idx).and_then(|v| v.as_u64()) {
+                out.push(i as usize);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Dense retrieval: cosine similarity of L2-normalised mean-pooled last-layer hidden states.
+pub struct Dense<'a> {
+    model: &'a poisonlab_model::LocalModel,
+    vectors: Vec<Vec<f32>>,
+}
+
+fn embed(model: &poisonlab_model::LocalModel, text: &str) -> Result<Vec<f32>> {
+    use poisonlab_model::LanguageModel;
+    let tok = model
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("dense retrieval needs a model with a tokenizer".into()))?;
+    let mut ids = tok.encode(text)?;
+    ids.truncate(model.config.max_positions());
+    let text = tok.decode(&ids)?;
+    let hs = model.hidden_states(&text)?;
+    let last = hs
+        .last()
+        .ok_or_else(|| Error::Invalid("no hidden states".into()))?;
+    let d = last.first().map_or(0, Vec::len);
+    let mut v = vec![0f32; d];
+    for row in last {
+        for (a, b) in v.iter_mut().zip(row) {
+            *a += b;
+        }
+    }
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    Ok(v)
+}
+
+impl<'a> Dense<'a> {
+    pub fn new(model: &'a poisonlab_model::LocalModel, passages: &[Passage]) -> Result<Dense<'a>> {
+        let vectors = passages
+            .iter()
+            .map(|p| embed(model, &p.text))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Dense { model, vectors })
+    }
+}
+
+impl Retriever for Dense<'_> {
+    fn search(&self, query: &str, k: usize) -> Result<Vec<usize>> {
+        let q = embed(self.model, query)?;
+        let mut scored: Vec<(f32, usize)> = self
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum(), i))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(scored.into_iter().take(k).map(|(_, i)| i).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bm25_ranks_the_matching_passage_first() {
+        let ps: Vec<Passage> = [
+            "The capital of Iskavia is Velstad, a city on the river.",
+            "Greta Pelley founded Morstad Industries in 1990.",
+            "Bread and fish are sold at the market every morning.",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Passage {
+            id: format!("p{i}"),
+            text: t.to_string(),
+        })
+        .collect();
+        let r = Bm25::new(&ps).unwrap();
+        assert_eq!(
+            r.search("Who founded Morstad Industries?", 2).unwrap()[0],
+            1
+        );
+        assert_eq!(
+            r.search("What is the capital of Iskavia?", 1).unwrap(),
+            vec![0]
+        );
+        assert!(
+            r.search("((( ??? :", 3).is_ok(),
+            "query syntax in natural text is not an error"
+        );
+    }
+}
