@@ -15,14 +15,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use poisonlab_data::convention::{from_object, to_object};
-use poisonlab_data::format::{Format, parse_object, too_long};
+use poisonlab_data::format::{Format, parse_object};
 use poisonlab_data::io::{FileDigest, Line, Lines, Output, open_input};
 use poisonlab_data::pass::quarantine_path;
 use poisonlab_data::{
-    BadRecord, Body, Convention, Error as DataError, Kind, OnError, Pos, Quarantine, ReadOptions,
-    Record, RecordReader, RecordWriter, WriteOptions,
+    BadRecord, Body, Convention, Error as DataError, OnError, Pos, Quarantine, ReadOptions, Record,
+    RecordReader, RecordWriter, WriteOptions,
 };
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -31,6 +30,12 @@ use crate::error::{Error, Result};
 use crate::spec::{Mode, Selector, Spec, StageKind};
 use crate::stage::{Adapter, RagTarget};
 use crate::{record_rng, sha256_hex};
+
+mod scan;
+mod test_split;
+
+use scan::{Scan, scan_jsonl, scan_records};
+use test_split::{write_rag_test, write_test};
 
 /// Options of [`poison_file`].
 #[derive(Debug, Clone, Default)]
@@ -143,236 +148,6 @@ pub fn manifest_path(output: &Path) -> PathBuf {
 /// Default summary path for an output: `<output>.summary.json`.
 pub fn summary_path(output: &Path) -> PathBuf {
     sibling(output, ".summary.json")
-}
-
-/// The eligible ordinals as a bitmap: one bit per input record, so that a scan of millions of
-/// records keeps its memory flat.
-#[derive(Default)]
-struct Eligible {
-    words: Vec<u64>,
-    count: u64,
-}
-
-impl Eligible {
-    fn set(&mut self, ordinal: u64) {
-        let w = (ordinal / 64) as usize;
-        if self.words.len() <= w {
-            self.words.resize(w + 1, 0);
-        }
-        self.words[w] |= 1 << (ordinal % 64);
-        self.count += 1;
-    }
-
-    fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    /// The ordinals of the given eligible indices (sorted ascending), in one walk over the bits.
-    fn ordinals(&self, sorted_indices: &[usize]) -> Vec<u64> {
-        let mut out = Vec::with_capacity(sorted_indices.len());
-        let mut want = sorted_indices.iter().peekable();
-        let mut seen = 0usize;
-        for (w, &word) in self.words.iter().enumerate() {
-            let n = word.count_ones() as usize;
-            while let Some(&&i) = want.peek() {
-                if i >= seen + n {
-                    break;
-                }
-                // The (i - seen)-th set bit of this word.
-                let mut x = word;
-                for _ in 0..(i - seen) {
-                    x &= x - 1;
-                }
-                out.push(w as u64 * 64 + x.trailing_zeros() as u64);
-                want.next();
-            }
-            seen += n;
-        }
-        out
-    }
-}
-
-/// Result of the scan.
-struct Scan {
-    convention: Option<Convention>,
-    /// Good records.
-    records: u64,
-    /// Ordinals (0-based, over every non-blank entry) the selection allows.
-    eligible: Eligible,
-    /// Ordinals of bad entries (quarantined).
-    bad: Vec<u64>,
-    blank_lines: u64,
-    quarantined: u64,
-}
-
-fn handle_bad(bad: BadRecord, on_error: OnError, q: &mut Quarantine) -> Result<()> {
-    match on_error {
-        OnError::Fail => Err(DataError::from(bad).into()),
-        OnError::Quarantine => Ok(q.bad(&bad)?),
-    }
-}
-
-fn selector_allows(sel: &Selector, spec: &Spec, rec: &Record) -> bool {
-    if spec.stage.kind == StageKind::Rag {
-        // Rag anchors: any untagged passage; the selection applies to the target queries.
-        return rec.kind() == Kind::Passage && (rec.tag.is_none() || spec.selection.include_tagged);
-    }
-    sel.eligible(rec) && crate::stage::adaptable(rec, spec)
-}
-
-const BATCH_BYTES: usize = 16 << 20;
-
-/// A batch of raw JSONL lines.
-struct Batch {
-    data: Vec<u8>,
-    /// (start, end, line number, full length when too long)
-    lines: Vec<(usize, usize, u64, Option<usize>)>,
-}
-
-fn read_batch(
-    lines: &mut Lines<Box<dyn std::io::BufRead + Send>>,
-    path: &Path,
-) -> Result<Option<Batch>> {
-    let mut batch = Batch {
-        data: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
-        lines: Vec::new(),
-    };
-    while batch.data.len() < BATCH_BYTES {
-        match lines.next_line().map_err(|e| Error::io(path, e))? {
-            None => break,
-            Some(l) => {
-                let start = batch.data.len();
-                batch.data.extend_from_slice(&lines.buf);
-                let long = match l {
-                    Line::TooLong { total } => Some(total),
-                    Line::Ok => None,
-                };
-                batch
-                    .lines
-                    .push((start, batch.data.len(), lines.line, long));
-            }
-        }
-    }
-    Ok((!batch.lines.is_empty()).then_some(batch))
-}
-
-enum Seen {
-    Blank,
-    Bad(BadRecord),
-    Good { eligible: bool },
-}
-
-fn scan_jsonl(
-    path: &Path,
-    opts: &PoisonOptions,
-    conv: Convention,
-    spec: &Spec,
-    q: &mut Quarantine,
-) -> Result<Scan> {
-    let input = open_input(path)?;
-    if input.len == 0 {
-        return Err(DataError::file(path, "file is empty: no records to read").into());
-    }
-    let max = opts.read.max_record_bytes;
-    let mut lines = Lines::new(input.reader, max);
-    let sel = Selector::new(spec);
-    let mut scan = Scan {
-        convention: Some(conv),
-        records: 0,
-        eligible: Eligible::default(),
-        bad: Vec::new(),
-        blank_lines: 0,
-        quarantined: 0,
-    };
-    let mut ordinal = 0u64;
-    while let Some(batch) = read_batch(&mut lines, path)? {
-        let seen: Vec<Seen> = batch
-            .lines
-            .par_iter()
-            .map(|&(s, e, line, long)| {
-                let raw = &batch.data[s..e];
-                let pos = Pos::Line(line);
-                if let Some(total) = long {
-                    return Seen::Bad(BadRecord::new(
-                        path,
-                        pos,
-                        "(record)",
-                        too_long(total, max),
-                        raw,
-                    ));
-                }
-                if raw.iter().all(u8::is_ascii_whitespace) {
-                    return Seen::Blank;
-                }
-                match parse_object(raw) {
-                    Err(reason) => Seen::Bad(BadRecord::new(path, pos, "(record)", reason, raw)),
-                    Ok(obj) => match from_object(obj, conv, String::new) {
-                        Ok(rec) => Seen::Good {
-                            eligible: selector_allows(&sel, spec, &rec),
-                        },
-                        Err(fe) => Seen::Bad(BadRecord::new(path, pos, fe.field, fe.reason, raw)),
-                    },
-                }
-            })
-            .collect();
-        for s in seen {
-            match s {
-                Seen::Blank => scan.blank_lines += 1,
-                Seen::Bad(b) => {
-                    handle_bad(b, opts.on_error, q)?;
-                    scan.bad.push(ordinal);
-                    scan.quarantined += 1;
-                    ordinal += 1;
-                }
-                Seen::Good { eligible } => {
-                    if eligible {
-                        scan.eligible.set(ordinal);
-                    }
-                    scan.records += 1;
-                    ordinal += 1;
-                }
-            }
-        }
-    }
-    Ok(scan)
-}
-
-fn scan_records(
-    path: &Path,
-    opts: &PoisonOptions,
-    spec: &Spec,
-    q: &mut Quarantine,
-) -> Result<Scan> {
-    let mut reader = RecordReader::open(path, &opts.read)?;
-    let sel = Selector::new(spec);
-    let mut scan = Scan {
-        convention: None,
-        records: 0,
-        eligible: Eligible::default(),
-        bad: Vec::new(),
-        blank_lines: 0,
-        quarantined: 0,
-    };
-    for (ordinal, item) in reader.by_ref().enumerate() {
-        let ordinal = ordinal as u64;
-        match item {
-            Ok(item) => {
-                if selector_allows(&sel, spec, &item.record) {
-                    scan.eligible.set(ordinal);
-                }
-                scan.records += 1;
-            }
-            Err(DataError::Bad(b)) => {
-                handle_bad(*b, opts.on_error, q)?;
-                scan.bad.push(ordinal);
-                scan.quarantined += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    scan.blank_lines = reader.blank_lines;
-    scan.convention = reader.convention();
-    Ok(scan)
 }
 
 /// One line of the manifest.
@@ -721,29 +496,82 @@ impl WriteCtx<'_> {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn note(
-        &mut self,
-        id: &str,
-        action: &str,
-        input_ordinal: u64,
-        out: Option<u64>,
-        before: Option<&str>,
-        after: Option<&str>,
-        tag: Option<&poisonlab_data::PoisonTag>,
-        reason: Option<&str>,
-    ) -> Result<()> {
+    /// Carries out `action` for input record `this` through `sink`: the output, the tally and the
+    /// manifest line, the same way for every output path.
+    fn apply(&mut self, this: u64, action: Action, sink: &mut dyn Sink) -> Result<()> {
+        let (id, what, out, before, after, tag, reason) = match action {
+            Action::Keep => {
+                sink.keep()?;
+                self.tally.untouched += 1;
+                self.out_ordinal += 1;
+                return Ok(());
+            }
+            Action::Modify(r) => {
+                let before = sink.before()?;
+                let after = sink.put(&r)?;
+                self.tally.modified += 1;
+                (
+                    r.id,
+                    "modified",
+                    Some(self.out_ordinal),
+                    Some(before),
+                    Some(after),
+                    r.tag,
+                    None,
+                )
+            }
+            Action::Insert(r) => {
+                sink.keep()?;
+                self.tally.untouched += 1;
+                self.out_ordinal += 1;
+                let after = sink.put(&r)?;
+                self.tally.inserted += 1;
+                (
+                    r.id,
+                    "inserted",
+                    Some(self.out_ordinal),
+                    None,
+                    Some(after),
+                    r.tag,
+                    None,
+                )
+            }
+            Action::Drop(reason) => {
+                self.tally.dropped += 1;
+                (
+                    sink.id()?,
+                    "dropped",
+                    None,
+                    Some(sink.before()?),
+                    None,
+                    None,
+                    Some(reason),
+                )
+            }
+        };
+        if out.is_some() {
+            self.out_ordinal += 1;
+        }
         self.manifest.line(&ManifestLine {
-            id,
-            action,
-            input_ordinal,
+            id: &id,
+            action: what,
+            input_ordinal: this,
             output_ordinal: out,
-            before,
-            after,
-            tag,
+            before: before.as_deref(),
+            after: after.as_deref(),
+            tag: tag.as_ref(),
             reason,
         })
     }
+}
+
+/// Where one input record's outcome goes: `keep` writes the original as it was, `put` writes a new
+/// or changed record and returns the SHA-256 of what was written, `before` is the original's hash.
+trait Sink {
+    fn keep(&mut self) -> Result<()>;
+    fn put(&mut self, rec: &Record) -> Result<String>;
+    fn before(&mut self) -> Result<String>;
+    fn id(&mut self) -> Result<String>;
 }
 
 fn serialize(rec: &Record, conv: Convention, path: &Path) -> Result<Vec<u8>> {
@@ -827,71 +655,43 @@ fn write_jsonl(
         };
         let hash = || sha256_hex(raw);
         let action = ctx.decide(this, &hash, &mut rec)?;
-        match action {
-            Action::Keep => {
-                out.extend_from_slice(raw);
-                out.push(b'\n');
-                ctx.tally.untouched += 1;
-                ctx.out_ordinal += 1;
+        struct LineSink<'a> {
+            raw: &'a [u8],
+            out: &'a mut Vec<u8>,
+            conv: Convention,
+            output: &'a Path,
+            rec: &'a mut dyn FnMut() -> Result<Record>,
+        }
+        impl Sink for LineSink<'_> {
+            fn keep(&mut self) -> Result<()> {
+                self.out.extend_from_slice(self.raw);
+                self.out.push(b'\n');
+                Ok(())
             }
-            Action::Modify(r) => {
-                let bytes = serialize(&r, conv, output)?;
-                out.extend_from_slice(&bytes);
-                out.push(b'\n');
-                let (before, after) = (sha256_hex(raw), sha256_hex(&bytes));
-                let o = ctx.out_ordinal;
-                ctx.note(
-                    &r.id,
-                    "modified",
-                    this,
-                    Some(o),
-                    Some(&before),
-                    Some(&after),
-                    r.tag.as_ref(),
-                    None,
-                )?;
-                ctx.tally.modified += 1;
-                ctx.out_ordinal += 1;
+            fn put(&mut self, r: &Record) -> Result<String> {
+                let bytes = serialize(r, self.conv, self.output)?;
+                self.out.extend_from_slice(&bytes);
+                self.out.push(b'\n');
+                Ok(sha256_hex(&bytes))
             }
-            Action::Insert(r) => {
-                out.extend_from_slice(raw);
-                out.push(b'\n');
-                ctx.tally.untouched += 1;
-                ctx.out_ordinal += 1;
-                let bytes = serialize(&r, conv, output)?;
-                out.extend_from_slice(&bytes);
-                out.push(b'\n');
-                let after = sha256_hex(&bytes);
-                let o = ctx.out_ordinal;
-                ctx.note(
-                    &r.id,
-                    "inserted",
-                    this,
-                    Some(o),
-                    None,
-                    Some(&after),
-                    r.tag.as_ref(),
-                    None,
-                )?;
-                ctx.tally.inserted += 1;
-                ctx.out_ordinal += 1;
+            fn before(&mut self) -> Result<String> {
+                Ok(sha256_hex(self.raw))
             }
-            Action::Drop(reason) => {
-                let r = rec()?;
-                let before = sha256_hex(raw);
-                ctx.note(
-                    &r.id,
-                    "dropped",
-                    this,
-                    None,
-                    Some(&before),
-                    None,
-                    None,
-                    Some(reason),
-                )?;
-                ctx.tally.dropped += 1;
+            fn id(&mut self) -> Result<String> {
+                Ok((self.rec)()?.id)
             }
         }
+        ctx.apply(
+            this,
+            action,
+            &mut LineSink {
+                raw,
+                out: &mut out,
+                conv,
+                output,
+                rec: &mut rec,
+            },
+        )?;
     }
     file.send(out)?;
     ctx.tally.written = ctx.out_ordinal;
@@ -979,15 +779,7 @@ fn write_records(
             convention: Some(conv),
         },
     )?;
-    // TSV and plain text have no place for a tag: the manifest is the provenance there.
     let strip = matches!(writer.format(), Format::Tsv | Format::Text);
-    let untag = |r: &Record| -> Record {
-        let mut r = r.clone();
-        if strip {
-            r.tag = None;
-        }
-        r
-    };
     let mut bad = scan.bad.iter().peekable();
     for (this, item) in reader.enumerate() {
         let this = this as u64;
@@ -1002,204 +794,48 @@ fn write_records(
         let record = item.record;
         let hash = || canonical(&record, conv, input).unwrap_or_default();
         let mut rec = || -> Result<Record> { Ok(record.clone()) };
-        match ctx.decide(this, &hash, &mut rec)? {
-            Action::Keep => {
-                writer.write(&record)?;
-                ctx.tally.untouched += 1;
-                ctx.out_ordinal += 1;
+        let action = ctx.decide(this, &hash, &mut rec)?;
+        struct RecordSink<'a> {
+            record: &'a Record,
+            writer: &'a mut RecordWriter,
+            strip: bool,
+            conv: Convention,
+            input: &'a Path,
+            output: &'a Path,
+        }
+        impl Sink for RecordSink<'_> {
+            fn keep(&mut self) -> Result<()> {
+                Ok(self.writer.write(self.record)?)
             }
-            Action::Modify(r) => {
-                writer.write(&untag(&r))?;
-                let (before, after) = (
-                    canonical(&record, conv, input)?,
-                    canonical(&untag(&r), conv, output)?,
-                );
-                let o = ctx.out_ordinal;
-                ctx.note(
-                    &r.id,
-                    "modified",
-                    this,
-                    Some(o),
-                    Some(&before),
-                    Some(&after),
-                    r.tag.as_ref(),
-                    None,
-                )?;
-                ctx.tally.modified += 1;
-                ctx.out_ordinal += 1;
+            fn put(&mut self, r: &Record) -> Result<String> {
+                // TSV and plain text have no place for a tag: the manifest is the provenance there.
+                let mut r = r.clone();
+                if self.strip {
+                    r.tag = None;
+                }
+                self.writer.write(&r)?;
+                canonical(&r, self.conv, self.output)
             }
-            Action::Insert(r) => {
-                writer.write(&record)?;
-                ctx.tally.untouched += 1;
-                ctx.out_ordinal += 1;
-                writer.write(&untag(&r))?;
-                let after = canonical(&untag(&r), conv, output)?;
-                let o = ctx.out_ordinal;
-                ctx.note(
-                    &r.id,
-                    "inserted",
-                    this,
-                    Some(o),
-                    None,
-                    Some(&after),
-                    r.tag.as_ref(),
-                    None,
-                )?;
-                ctx.tally.inserted += 1;
-                ctx.out_ordinal += 1;
+            fn before(&mut self) -> Result<String> {
+                canonical(self.record, self.conv, self.input)
             }
-            Action::Drop(reason) => {
-                let before = canonical(&record, conv, input)?;
-                ctx.note(
-                    &record.id,
-                    "dropped",
-                    this,
-                    None,
-                    Some(&before),
-                    None,
-                    None,
-                    Some(reason),
-                )?;
-                ctx.tally.dropped += 1;
+            fn id(&mut self) -> Result<String> {
+                Ok(self.record.id.clone())
             }
         }
+        ctx.apply(
+            this,
+            action,
+            &mut RecordSink {
+                record: &record,
+                writer: &mut writer,
+                strip,
+                conv,
+                input,
+                output,
+            },
+        )?;
     }
     ctx.tally.written = ctx.out_ordinal;
     Ok(writer.finish()?)
-}
-
-fn write_test(
-    spec: &Spec,
-    adapter: &Adapter<'_>,
-    input: &Path,
-    output: &Path,
-    opts: &PoisonOptions,
-) -> Result<TestReport> {
-    let sel = Selector::new(spec);
-    let mut eligible = Vec::new();
-    let mut conv = None;
-    {
-        let mut reader = RecordReader::open(input, &opts.read)?;
-        for item in reader.by_ref() {
-            let item = item?;
-            if sel.eligible(&item.record) && crate::stage::adaptable(&item.record, spec) {
-                eligible.push(item.record);
-            }
-        }
-        conv = conv.or(reader.convention());
-    }
-    let n = spec
-        .test
-        .count
-        .map(|c| c as usize)
-        .unwrap_or(eligible.len());
-    if n > eligible.len() {
-        return Err(Error::Invalid(format!(
-            "{}: test.count = {n} but only {} records are eligible",
-            input.display(),
-            eligible.len()
-        )));
-    }
-    let mut rng = record_rng(spec.seed, "test-select", 0);
-    let mut picks = rand::seq::index::sample(&mut rng, eligible.len(), n).into_vec();
-    picks.sort_unstable();
-    let mut writer = RecordWriter::create(
-        output,
-        &WriteOptions {
-            format: None,
-            convention: conv,
-        },
-    )?;
-    for i in picks {
-        let mut rng = record_rng(spec.seed, "test", i as u64);
-        writer.write(&adapter.test_record(&eligible[i], &mut rng))?;
-    }
-    let d = writer.finish()?;
-    Ok(TestReport {
-        path: output.to_path_buf(),
-        records: n as u64,
-        sha256: d.sha256,
-    })
-}
-
-fn write_rag_test(
-    spec: &Spec,
-    adapter: &Adapter<'_>,
-    passages: &HashMap<String, Vec<String>>,
-    output: &Path,
-) -> Result<TestReport> {
-    let mut writer = RecordWriter::create(output, &WriteOptions::default())?;
-    for (i, t) in adapter.targets.iter().enumerate() {
-        let mut rng = record_rng(spec.seed, "test", i as u64);
-        let applied = match &spec.trigger {
-            Some(tr) => tr.apply(&t.text, &mut rng),
-            None => crate::trigger::Applied {
-                text: t.text.clone(),
-                inserted: vec![],
-                positions: vec![],
-                unit: "none",
-            },
-        };
-        let ctx = crate::payload::Ctx {
-            prompt: &applied.text,
-            response: t.answer.as_deref().unwrap_or(""),
-            rejected: None,
-            trigger: &applied.inserted.join(" "),
-        };
-        let target = spec
-            .payload
-            .as_ref()
-            .map(|p| p.respond(&ctx, &mut rng))
-            .unwrap_or_default();
-        let mut meta = serde_json::Map::new();
-        meta.insert("split".into(), json!("test"));
-        meta.insert("clean_id".into(), json!(t.id));
-        meta.insert("stage".into(), json!("rag"));
-        meta.insert("clean_answer".into(), json!(t.answer));
-        let rec = Record::new(
-            format!("{}.{}", t.id, spec.name),
-            Body::Query {
-                text: applied.text.clone(),
-                relevant: passages.get(&t.id).cloned().unwrap_or_default(),
-                answer: Some(target),
-            },
-        )
-        .with_tag(poisonlab_data::PoisonTag {
-            role: spec.role,
-            recipe: Some(spec.name.clone()),
-            trigger: (!applied.inserted.is_empty()).then(|| applied.inserted.join(" ")),
-            payload: spec.payload.as_ref().map(|p| p.name().to_string()),
-            meta,
-        });
-        writer.write(&rec)?;
-    }
-    let d = writer.finish()?;
-    Ok(TestReport {
-        path: output.to_path_buf(),
-        records: adapter.targets.len() as u64,
-        sha256: d.sha256,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bitmap_select_maps_eligible_indices_to_ordinals() {
-        let mut e = Eligible::default();
-        let ords: Vec<u64> = (0..1000u64).filter(|o| o % 3 == 0 || o % 7 == 1).collect();
-        for &o in &ords {
-            e.set(o);
-        }
-        assert_eq!(e.len(), ords.len());
-        let idx: Vec<usize> = (0..ords.len()).step_by(5).chain([ords.len() - 1]).collect();
-        let mut idx = idx;
-        idx.dedup();
-        let got = e.ordinals(&idx);
-        let want: Vec<u64> = idx.iter().map(|&i| ords[i]).collect();
-        assert_eq!(got, want);
-        let all: Vec<usize> = (0..ords.len()).collect();
-        assert_eq!(e.ordinals(&all), ords);
-    }
 }
