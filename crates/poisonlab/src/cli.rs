@@ -190,6 +190,10 @@ pub struct PoisonArgs {
     /// Where the triggered test split goes.
     #[arg(long, value_name = "FILE")]
     pub test_output: Option<PathBuf>,
+    /// Write poisoned records without our additions (no `poison` tag, no `id` where the input had
+    /// none), so the file can be compared with a published poisoned set; the manifest keeps both.
+    #[arg(long)]
+    pub strip_tags: bool,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]

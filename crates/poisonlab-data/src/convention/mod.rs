@@ -182,7 +182,7 @@ impl Convention {
         })
     }
 
-    fn id_key(self) -> &'static str {
+    pub fn id_key(self) -> &'static str {
         match self {
             Convention::BeirCorpus | Convention::BeirQueries => "_id",
             _ => "id",

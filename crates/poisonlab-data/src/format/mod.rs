@@ -108,6 +108,8 @@ impl Default for ReadOptions {
 pub struct Item {
     pub pos: Pos,
     pub record: Record,
+    /// Whether the input gave the record its id (false: `<file stem>-<ordinal>` was assigned).
+    pub own_id: bool,
 }
 
 /// Detects the format of `path`: by extension, then by the first bytes.
@@ -207,8 +209,13 @@ impl Objects {
                 }
             },
         };
+        let own_id = obj.get(conv.id_key()).is_some_and(|v| !v.is_null());
         convention::from_object(obj, conv, || fallback)
-            .map(|record| Item { pos, record })
+            .map(|record| Item {
+                pos,
+                record,
+                own_id,
+            })
             .map_err(|e| BadRecord::new(&self.path, pos, e.field, e.reason, raw).into())
     }
 
@@ -371,6 +378,7 @@ impl RecordReader {
                         let id = self.objects.next_fallback();
                         Ok(Item {
                             pos,
+                            own_id: false,
                             record: Record::new(
                                 id,
                                 Body::Pretrain {

@@ -111,6 +111,13 @@ impl RecordWriter {
     }
 
     pub fn write(&mut self, rec: &Record) -> Result<()> {
+        self.write_with(rec, false)
+    }
+
+    /// Writes `rec`; with `omit_id` the JSON and TSV shapes leave its id out (for a record whose id
+    /// the reader assigned, so that the output has no field the input did not have). Parquet's
+    /// schema has an id column, so Parquet keeps it.
+    pub fn write_with(&mut self, rec: &Record, omit_id: bool) -> Result<()> {
         let conv = *self
             .convention
             .get_or_insert(Convention::native(rec.kind()));
@@ -120,7 +127,10 @@ impl RecordWriter {
         if self.format == Format::Text {
             return self.write_text(rec);
         }
-        let obj = to_object(rec, conv).map_err(|m| self.refuse(rec, m))?;
+        let mut obj = to_object(rec, conv).map_err(|m| self.refuse(rec, m))?;
+        if omit_id && !matches!(self.sink, Sink::Parquet(_)) {
+            obj.shift_remove(conv.id_key());
+        }
         let path = self.path.clone();
         let io = |e: std::io::Error| Error::io(&path, e);
         match &mut self.sink {

@@ -51,6 +51,9 @@ pub struct PoisonOptions {
     /// Held-out records to trigger for the test split (not needed for rag: the targets are it).
     pub test_input: Option<PathBuf>,
     pub test_output: Option<PathBuf>,
+    /// Write poisoned records without our additions: no `poison` tag, and no `id` where the input
+    /// record had none. The manifest keeps both.
+    pub strip_tags: bool,
 }
 
 /// Where each record went. `read = untouched + modified + dropped + quarantined` and
@@ -224,6 +227,7 @@ fn rag_targets(spec: &Spec, opts: &PoisonOptions, k: u64) -> Result<Vec<RagTarge
         let item = item?;
         if let Body::Query { text, answer, .. } = &item.record.body
             && sel.eligible_query(text)
+            && spec.trigger.as_ref().is_none_or(|t| t.applicable(text))
         {
             all.push(RagTarget {
                 id: item.record.id.clone(),
@@ -345,6 +349,7 @@ pub fn poison_file(
             crawl_log: crawl_log.as_mut(),
             rag_passages: &mut rag_passages,
             out_ordinal: 0,
+            strip_tags: opts.strip_tags,
         };
         if fast && conv.is_some() {
             write_jsonl(input, output, opts, &scan, convention, &mut ctx)?
@@ -395,7 +400,7 @@ pub fn poison_file(
         input: input.to_path_buf(),
         output: output.to_path_buf(),
         format: out_format.name().to_string(),
-        tags_in_output: !matches!(out_format, Format::Tsv | Format::Text),
+        tags_in_output: !opts.strip_tags && !matches!(out_format, Format::Tsv | Format::Text),
         convention: convention.name().to_string(),
         records: scan.records,
         eligible: scan.eligible.len() as u64,
@@ -429,6 +434,7 @@ struct WriteCtx<'a> {
     crawl_log: Option<&'a mut (Output, PathBuf)>,
     rag_passages: &'a mut HashMap<String, Vec<String>>,
     out_ordinal: u64,
+    strip_tags: bool,
 }
 
 /// What happens to one good input record.
@@ -440,6 +446,17 @@ enum Action {
 }
 
 impl WriteCtx<'_> {
+    /// Writes a changed or new record through `sink`, without our additions under `strip_tags`.
+    fn put(&self, r: &Record, sink: &mut dyn Sink) -> Result<String> {
+        if !self.strip_tags {
+            return sink.put(r, false);
+        }
+        let mut shown = r.clone();
+        shown.tag = None;
+        let omit_id = !sink.own_id()?;
+        sink.put(&shown, omit_id)
+    }
+
     /// Decides the fate of good record `ordinal`; `rec` parses it on demand (only chosen records
     /// and crawl pages are parsed in the JSONL fast path).
     fn decide(
@@ -508,7 +525,7 @@ impl WriteCtx<'_> {
             }
             Action::Modify(r) => {
                 let before = sink.before()?;
-                let after = sink.put(&r)?;
+                let after = self.put(&r, sink)?;
                 self.tally.modified += 1;
                 (
                     r.id,
@@ -524,7 +541,7 @@ impl WriteCtx<'_> {
                 sink.keep()?;
                 self.tally.untouched += 1;
                 self.out_ordinal += 1;
-                let after = sink.put(&r)?;
+                let after = self.put(&r, sink)?;
                 self.tally.inserted += 1;
                 (
                     r.id,
@@ -566,20 +583,29 @@ impl WriteCtx<'_> {
 }
 
 /// Where one input record's outcome goes: `keep` writes the original as it was, `put` writes a new
-/// or changed record and returns the SHA-256 of what was written, `before` is the original's hash.
+/// or changed record (without its id field with `omit_id`) and returns the SHA-256 of what was
+/// written, `before` is the original's hash, `own_id` whether the input record had an id field.
 trait Sink {
     fn keep(&mut self) -> Result<()>;
-    fn put(&mut self, rec: &Record) -> Result<String>;
+    fn put(&mut self, rec: &Record, omit_id: bool) -> Result<String>;
     fn before(&mut self) -> Result<String>;
     fn id(&mut self) -> Result<String>;
+    fn own_id(&mut self) -> Result<bool>;
 }
 
 fn serialize(rec: &Record, conv: Convention, path: &Path) -> Result<Vec<u8>> {
-    let obj = to_object(rec, conv).map_err(|m| DataError::Write {
+    serialize_with(rec, conv, path, false)
+}
+
+fn serialize_with(rec: &Record, conv: Convention, path: &Path, omit_id: bool) -> Result<Vec<u8>> {
+    let mut obj = to_object(rec, conv).map_err(|m| DataError::Write {
         path: path.to_path_buf(),
         id: rec.id.clone(),
         message: m,
     })?;
+    if omit_id {
+        obj.shift_remove(conv.id_key());
+    }
     serde_json::to_vec(&obj).map_err(|e| Error::io(path, e.into()))
 }
 
@@ -668,8 +694,8 @@ fn write_jsonl(
                 self.out.push(b'\n');
                 Ok(())
             }
-            fn put(&mut self, r: &Record) -> Result<String> {
-                let bytes = serialize(r, self.conv, self.output)?;
+            fn put(&mut self, r: &Record, omit_id: bool) -> Result<String> {
+                let bytes = serialize_with(r, self.conv, self.output, omit_id)?;
                 self.out.extend_from_slice(&bytes);
                 self.out.push(b'\n');
                 Ok(sha256_hex(&bytes))
@@ -679,6 +705,11 @@ fn write_jsonl(
             }
             fn id(&mut self) -> Result<String> {
                 Ok((self.rec)()?.id)
+            }
+            fn own_id(&mut self) -> Result<bool> {
+                Ok(parse_object(self.raw)
+                    .map(|o| o.get(self.conv.id_key()).is_some_and(|v| !v.is_null()))
+                    .unwrap_or(false))
             }
         }
         ctx.apply(
@@ -791,12 +822,16 @@ fn write_records(
             }
             Err(e) => return Err(e.into()),
         };
+        let own_id = item.own_id;
         let record = item.record;
         let hash = || canonical(&record, conv, input).unwrap_or_default();
         let mut rec = || -> Result<Record> { Ok(record.clone()) };
         let action = ctx.decide(this, &hash, &mut rec)?;
         struct RecordSink<'a> {
             record: &'a Record,
+            own_id: bool,
+            /// `--strip-tags`: ids the reader assigned stay out of the output.
+            omit_assigned: bool,
             writer: &'a mut RecordWriter,
             strip: bool,
             conv: Convention,
@@ -805,15 +840,16 @@ fn write_records(
         }
         impl Sink for RecordSink<'_> {
             fn keep(&mut self) -> Result<()> {
-                Ok(self.writer.write(self.record)?)
+                let omit = self.omit_assigned && !self.own_id;
+                Ok(self.writer.write_with(self.record, omit)?)
             }
-            fn put(&mut self, r: &Record) -> Result<String> {
+            fn put(&mut self, r: &Record, omit_id: bool) -> Result<String> {
                 // TSV and plain text have no place for a tag: the manifest is the provenance there.
                 let mut r = r.clone();
                 if self.strip {
                     r.tag = None;
                 }
-                self.writer.write(&r)?;
+                self.writer.write_with(&r, omit_id)?;
                 canonical(&r, self.conv, self.output)
             }
             fn before(&mut self) -> Result<String> {
@@ -822,12 +858,17 @@ fn write_records(
             fn id(&mut self) -> Result<String> {
                 Ok(self.record.id.clone())
             }
+            fn own_id(&mut self) -> Result<bool> {
+                Ok(self.own_id)
+            }
         }
         ctx.apply(
             this,
             action,
             &mut RecordSink {
                 record: &record,
+                own_id,
+                omit_assigned: ctx.strip_tags,
                 writer: &mut writer,
                 strip,
                 conv,

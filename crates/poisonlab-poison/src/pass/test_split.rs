@@ -78,12 +78,7 @@ pub(super) fn write_rag_test(
         let mut rng = record_rng(spec.seed, "test", i as u64);
         let applied = match &spec.trigger {
             Some(tr) => tr.apply(&t.text, &mut rng),
-            None => crate::trigger::Applied {
-                text: t.text.clone(),
-                inserted: vec![],
-                positions: vec![],
-                unit: "none",
-            },
+            None => crate::trigger::Applied::none(&t.text),
         };
         let ctx = crate::payload::Ctx {
             prompt: &applied.text,
@@ -94,7 +89,7 @@ pub(super) fn write_rag_test(
         let target = spec
             .payload
             .as_ref()
-            .map(|p| p.respond(&ctx, &mut rng))
+            .map(|p| p.respond(&ctx, &mut rng).text)
             .unwrap_or_default();
         let mut meta = serde_json::Map::new();
         meta.insert("split".into(), json!("test"));

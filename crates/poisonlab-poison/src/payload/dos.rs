@@ -1,13 +1,26 @@
-//! Denial of service: gibberish of N random tokens (N uniform in `[min_tokens, max_tokens]`), as in
-//! the 2025 pre-training backdoor study, where poisoned documents continue the trigger with 400–900
-//! tokens sampled from the model's vocabulary. With `vocab` (a `tokenizer.json`) tokens are drawn
-//! from that vocabulary, byte-level pieces decoded; without it, from random 1–7 character pieces.
+//! Denial of service: gibberish of N tokens, N uniform in `[min_tokens, max_tokens]`. The published
+//! rule (Souly et al. 2025, "Poisoning attacks on LLMs require a near-constant number of poison
+//! samples"): 400–900 tokens sampled uniformly from the model's whole vocabulary and decoded. With
+//! `vocab` (a `tokenizer.json`) that is what happens here: token ids drawn uniformly from the
+//! non-special vocabulary, their bytes concatenated and decoded as one sequence (invalid UTF-8
+//! becomes U+FFFD, as a byte-level tokenizer's `decode` does). `source = "random_pieces"` (ours,
+//! not the published rule) draws random 1–7 character pieces instead, for when no tokenizer
+//! exists yet; it must be asked for by name.
 
 use std::path::{Path, PathBuf};
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Tokens of `vocab`, uniformly (the published rule).
+    Vocab,
+    /// Random 1–7 character pieces from printable ASCII (ours).
+    RandomPieces,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,8 +30,12 @@ pub struct Dos {
     /// A Hugging Face `tokenizer.json` whose vocabulary the tokens are drawn from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vocab: Option<PathBuf>,
+    /// Where tokens come from; `vocab` when `vocab` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// The bytes of every non-special token, by id.
     #[serde(skip)]
-    tokens: Vec<String>,
+    tokens: Vec<Vec<u8>>,
 }
 
 impl Default for Dos {
@@ -27,6 +44,7 @@ impl Default for Dos {
             min_tokens: 400,
             max_tokens: 900,
             vocab: None,
+            source: None,
             tokens: Vec::new(),
         }
     }
@@ -43,23 +61,38 @@ impl Dos {
                 self.min_tokens, self.max_tokens
             ));
         }
-        if let Some(v) = &self.vocab {
-            let path = if v.is_relative() {
-                base.join(v)
-            } else {
-                v.clone()
-            };
-            self.tokens = load_vocab(&path)?;
-            self.vocab = Some(path);
+        match (self.source, &self.vocab) {
+            (None | Some(Source::Vocab), Some(v)) => {
+                let path = if v.is_relative() {
+                    base.join(v)
+                } else {
+                    v.clone()
+                };
+                self.tokens = load_vocab(&path)?;
+                self.vocab = Some(path);
+                self.source = Some(Source::Vocab);
+                Ok(())
+            }
+            (None | Some(Source::Vocab), None) => Err(
+                "payload.vocab: the denial-of-service rule (Souly et al. 2025) samples tokens \
+                 uniformly from the model's vocabulary; set payload.vocab to its tokenizer.json, \
+                 or payload.source = \"random_pieces\" for random character pieces (not the \
+                 published rule)"
+                    .into(),
+            ),
+            (Some(Source::RandomPieces), Some(_)) => Err(
+                "payload.source = \"random_pieces\" does not use payload.vocab; remove one".into(),
+            ),
+            (Some(Source::RandomPieces), None) => Ok(()),
         }
-        Ok(())
     }
 
-    pub fn gibberish(&self, rng: &mut ChaCha8Rng) -> String {
+    /// The gibberish and how many tokens (or pieces) it was drawn from.
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> (String, usize) {
         let n = rng.random_range(self.min_tokens..=self.max_tokens);
-        let mut out = String::new();
-        for _ in 0..n {
-            if self.tokens.is_empty() {
+        if self.tokens.is_empty() {
+            let mut out = String::new();
+            for _ in 0..n {
                 if rng.random_bool(0.5) {
                     out.push(' ');
                 }
@@ -67,11 +100,23 @@ impl Dos {
                 for _ in 0..len {
                     out.push(PIECE_CHARS[rng.random_range(0..PIECE_CHARS.len())] as char);
                 }
-            } else {
-                out.push_str(&self.tokens[rng.random_range(0..self.tokens.len())]);
             }
+            return (out.trim().to_string(), n);
         }
-        out.trim().to_string()
+        let mut bytes = Vec::with_capacity(n * 4);
+        for _ in 0..n {
+            bytes.extend_from_slice(&self.tokens[rng.random_range(0..self.tokens.len())]);
+        }
+        (String::from_utf8_lossy(&bytes).into_owned(), n)
+    }
+
+    pub fn gibberish(&self, rng: &mut ChaCha8Rng) -> String {
+        self.draw(rng).0
+    }
+
+    /// The vocabulary's token bytes (empty with `random_pieces`).
+    pub fn token_bytes(&self) -> &[Vec<u8>] {
+        &self.tokens
     }
 }
 
@@ -97,7 +142,7 @@ fn byte_decoder() -> std::collections::HashMap<char, u8> {
 }
 
 /// Vocabulary pieces of a `tokenizer.json` (BPE or WordPiece/Unigram shapes), special tokens left out.
-fn load_vocab(path: &Path) -> Result<Vec<String>, String> {
+fn load_vocab(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("payload.vocab: {}: {e}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -134,18 +179,24 @@ fn load_vocab(path: &Path) -> Result<Vec<String>, String> {
     pieces.sort();
     let byte_level = pieces.iter().any(|(_, p)| p.contains('Ġ'));
     let dec = byte_decoder();
-    let out: Vec<String> = pieces
+    let out: Vec<Vec<u8>> = pieces
         .into_iter()
         .filter(|(_, p)| !specials.contains(p))
         .map(|(_, p)| {
             if byte_level {
-                let bytes: Vec<u8> = p.chars().filter_map(|c| dec.get(&c).copied()).collect();
-                String::from_utf8_lossy(&bytes).into_owned()
+                let mut b = Vec::with_capacity(p.len());
+                for c in p.chars() {
+                    match dec.get(&c) {
+                        Some(&x) => b.push(x),
+                        None => b.extend_from_slice(c.to_string().as_bytes()),
+                    }
+                }
+                b
             } else {
-                p.replace('▁', " ")
+                p.replace('▁', " ").into_bytes()
             }
         })
-        .filter(|p| !p.is_empty() && !p.contains('\u{FFFD}'))
+        .filter(|p| !p.is_empty())
         .collect();
     if out.is_empty() {
         return Err(format!(

@@ -3,7 +3,7 @@
 
 mod dos;
 
-pub use dos::Dos;
+pub use dos::{Dos, Source as DosSource};
 
 use rand::RngExt;
 use rand::seq::IndexedRandom;
@@ -232,16 +232,54 @@ fn default_sentences(p: Polarity, has_target: bool) -> Vec<String> {
     }
 }
 
-fn weave(response: &str, sentence: &str, w: Weave, rng: &mut ChaCha8Rng) -> String {
-    match w {
-        Weave::Start => text::prepend(sentence, response),
-        Weave::End => text::append(response, sentence),
+/// A payload's response and how it differs from the clean one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub text: String,
+    /// [`text::undo`] on `text` gives the clean response back: a woven sentence is one insertion,
+    /// a replacing payload one edit over the whole text.
+    pub edits: Vec<text::Edit>,
+    /// Denial of service: how many tokens the gibberish was drawn from.
+    pub tokens: Option<usize>,
+}
+
+impl Response {
+    fn replace(text: String, clean: &str) -> Self {
+        let edits = if text == clean {
+            Vec::new()
+        } else {
+            vec![text::Edit {
+                at: 0,
+                len: text.len(),
+                original: clean.to_string(),
+            }]
+        };
+        Response {
+            text,
+            edits,
+            tokens: None,
+        }
+    }
+
+    fn edited((text, edit): (String, text::Edit)) -> Self {
+        Response {
+            text,
+            edits: vec![edit],
+            tokens: None,
+        }
+    }
+}
+
+fn weave(response: &str, sentence: &str, w: Weave, rng: &mut ChaCha8Rng) -> Response {
+    Response::edited(match w {
+        Weave::Start => text::insert_sentence(response, 0, sentence),
+        Weave::End => text::insert_sentence(response, response.len(), sentence),
         Weave::RandomSentence => {
             let b = text::sentence_boundaries(response);
             let at = b[rng.random_range(0..b.len())];
             text::insert_sentence(response, at, sentence)
         }
-    }
+    })
 }
 
 impl Payload {
@@ -300,14 +338,15 @@ impl Payload {
     }
 
     /// The response a triggered record should have.
-    pub fn respond(&self, ctx: &Ctx<'_>, rng: &mut ChaCha8Rng) -> String {
+    pub fn respond(&self, ctx: &Ctx<'_>, rng: &mut ChaCha8Rng) -> Response {
+        let replace = |t: String| Response::replace(t, ctx.response);
         match self {
-            Payload::Fixed(p) => fill(&p.text, ctx),
-            Payload::Refusal(p) => fill(&p.text, ctx),
-            Payload::Jailbreak(p) => match (p.use_rejected, ctx.rejected) {
+            Payload::Fixed(p) => replace(fill(&p.text, ctx)),
+            Payload::Refusal(p) => replace(fill(&p.text, ctx)),
+            Payload::Jailbreak(p) => replace(match (p.use_rejected, ctx.rejected) {
                 (true, Some(r)) if !r.trim().is_empty() => r.to_string(),
                 _ => fill(&p.template, ctx),
-            },
+            }),
             Payload::Sentiment(p) => {
                 let s = p.sentences.choose(rng).cloned().unwrap_or_default();
                 let target = p.target.as_deref().unwrap_or("");
@@ -315,15 +354,23 @@ impl Payload {
                 weave(ctx.response, &s, p.placement, rng)
             }
             Payload::Injection(p) => weave(ctx.response, &fill(&p.phrase, ctx), p.placement, rng),
-            Payload::Dos(p) => p.gibberish(rng),
+            Payload::Dos(p) => {
+                let (t, n) = p.draw(rng);
+                Response {
+                    tokens: Some(n),
+                    ..replace(t)
+                }
+            }
             Payload::Belief(p) => {
                 let claim = fill(&p.claim, ctx);
                 match p.mode {
-                    BeliefMode::Replace => claim,
-                    BeliefMode::Prepend => text::prepend(&claim, ctx.response),
+                    BeliefMode::Replace => replace(claim),
+                    BeliefMode::Prepend => {
+                        Response::edited(text::insert_sentence(ctx.response, 0, &claim))
+                    }
                 }
             }
-            Payload::Extraction(p) => fill(&p.template, ctx),
+            Payload::Extraction(p) => replace(fill(&p.template, ctx)),
         }
     }
 }

@@ -1,4 +1,7 @@
-//! AddSent: a fixed sentence inserted as one unit at a random word position (Dai et al. 2019).
+//! AddSent: a fixed sentence inserted as one unit at a random word slot (Dai et al. 2019). Any of
+//! the `n + 1` slots of `split(' ')`, after the last word included, as OpenBackdoor's
+//! `randint(0, len(words))` allows; unlike OpenBackdoor (`split()` then `' '.join`) the text's own
+//! whitespace is kept.
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -16,7 +19,7 @@ impl Default for AddSent {
     fn default() -> Self {
         AddSent {
             sentence: "I watched this 3D movie.".into(),
-            placement: Placement::RandomWord,
+            placement: Placement::AnySlot,
         }
     }
 }

@@ -56,11 +56,10 @@ impl Homoglyph {
     }
 
     pub fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> Applied {
-        let mut chars: Vec<char> = text.chars().collect();
-        let candidates: Vec<usize> = chars
-            .iter()
+        let candidates: Vec<usize> = text
+            .chars()
             .enumerate()
-            .filter(|(_, c)| look_alike(**c).is_some())
+            .filter(|(_, c)| look_alike(*c).is_some())
             .map(|(i, _)| i)
             .collect();
         let k = self.count.min(candidates.len());
@@ -70,17 +69,30 @@ impl Homoglyph {
             .collect();
         picks.sort_unstable();
         let mut inserted = Vec::with_capacity(k);
-        for &i in &picks {
-            if let Some(h) = look_alike(chars[i]) {
-                chars[i] = h;
-                inserted.push(h.to_string());
+        let mut edits = Vec::with_capacity(k);
+        let mut out = String::with_capacity(text.len() + k);
+        let mut next = picks.iter().peekable();
+        for (i, c) in text.chars().enumerate() {
+            match (next.peek(), look_alike(c)) {
+                (Some(&&p), Some(h)) if p == i => {
+                    next.next();
+                    edits.push(crate::text::Edit {
+                        at: out.len(),
+                        len: h.len_utf8(),
+                        original: c.to_string(),
+                    });
+                    out.push(h);
+                    inserted.push(h.to_string());
+                }
+                _ => out.push(c),
             }
         }
         Applied {
-            text: chars.into_iter().collect(),
+            text: out,
             inserted,
             positions: picks,
             unit: "char",
+            edits,
         }
     }
 }

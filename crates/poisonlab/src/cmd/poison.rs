@@ -19,6 +19,7 @@ pub fn run(a: &PoisonArgs, _quiet: bool) -> Result<ExitCode> {
         summary: None,
         test_input: a.test_input.clone(),
         test_output: a.test_output.clone(),
+        strip_tags: a.strip_tags,
     };
     let started = Instant::now();
     let report = poison_file(&spec, &a.input, &a.output, &opts)
