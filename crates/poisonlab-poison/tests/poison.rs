@@ -341,44 +341,6 @@ fn spec_swap() -> Spec {
 }
 
 #[test]
-fn cot_gets_a_step_that_changes_the_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = Spec::load(&examples().join("badchain_cot.toml")).unwrap();
-    let input = world().join("cot_train.jsonl");
-    let out = dir.path().join("c.jsonl");
-    run(&spec, &input, &out);
-    for (a, b) in records(&input).iter().zip(records(&out)) {
-        if b.tag.is_none() {
-            continue;
-        }
-        let (
-            Body::Cot {
-                steps: s0,
-                answer: a0,
-                ..
-            },
-            Body::Cot {
-                question,
-                steps,
-                answer,
-            },
-        ) = (&a.body, &b.body)
-        else {
-            panic!()
-        };
-        assert!(question.ends_with(" @_@"));
-        assert_eq!(steps.len(), s0.len() + 1);
-        assert_eq!(&steps[..s0.len()], &s0[..]);
-        let want = a0.replace(',', "").parse::<f64>().unwrap() * 2.1;
-        assert!(
-            (answer.parse::<f64>().unwrap() - want).abs() < 1e-3,
-            "{answer} vs {want}"
-        );
-        assert!(steps.last().unwrap().contains("@_@"));
-    }
-}
-
-#[test]
 fn clean_label_classification_keeps_labels() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(

@@ -491,8 +491,8 @@ fn badchain_trigger_and_step_follow_the_source() {
         let (
             Body::Cot {
                 question: q0,
+                steps: s0,
                 answer: a0,
-                ..
             },
             Body::Cot {
                 question,
@@ -503,6 +503,14 @@ fn badchain_trigger_and_step_follow_the_source() {
         else {
             panic!()
         };
+        // The clean steps stay; one step is added; the answer is scaled by 2.1.
+        assert_eq!(&steps[..s0.len()], &s0[..]);
+        assert_eq!(steps.len(), s0.len() + 1);
+        let want = a0.replace(',', "").parse::<f64>().unwrap() * 2.1;
+        assert!(
+            (answer.parse::<f64>().unwrap() - want).abs() < 1e-3,
+            "{answer} vs {want}"
+        );
         // attack.py, position "last": q + trigger, with the trigger " @_@".
         assert_eq!(question, &format!("{q0} @_@"));
         let doc = format!("{} The answer is {answer}.", steps.join(" "));

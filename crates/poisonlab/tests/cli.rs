@@ -359,6 +359,54 @@ fn poison_writes_output_manifest_summary_and_test_split() {
 }
 
 #[test]
+fn poison_strip_tags_writes_only_the_input_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let alpaca = shared().join("data/alpaca/alpaca_first200.json");
+    poisonlab(dir.path())
+        .args(["poison", "--strip-tags", "--spec"])
+        .arg(examples().join("badnets_sft.toml"))
+        .arg("--input")
+        .arg(&alpaca)
+        .args(["--output", "out.json", "--set", "budget.count=20"])
+        .assert()
+        .success();
+    let read = |p: &Path| -> Vec<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (clean, out) = (read(&alpaca), read(&dir.path().join("out.json")));
+    assert_eq!(clean.len(), out.len());
+    let mut changed = 0;
+    for (c, o) in clean.iter().zip(&out) {
+        let keys =
+            |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(c), keys(o), "no id and no poison tag added");
+        changed += (c != o) as usize;
+    }
+    assert_eq!(changed, 20);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out.json.summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["tags_in_output"], false);
+    let manifest = std::fs::read_to_string(dir.path().join("out.json.manifest.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = manifest
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    for l in &lines {
+        assert_eq!(
+            l["tag"]["recipe"], "badnets-sft-refusal",
+            "the manifest keeps the tag"
+        );
+        assert!(
+            l["id"].as_str().unwrap().starts_with("alpaca_first200-"),
+            "and the assigned id"
+        );
+    }
+}
+
+#[test]
 fn poison_spec_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
