@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -145,8 +145,17 @@ impl<W: Write> Write for HashingWriter<W> {
 
 type FileSink = HashingWriter<io::BufWriter<File>>;
 
-/// An output byte stream that compresses by extension and reports its hash when finished.
-pub enum Output {
+/// An output byte stream that compresses by extension and reports its hash when finished. It is
+/// written under a temporary name beside the final one (`.<name>.<pid>.partial`) and renamed when
+/// [`Output::finish`] succeeds, so a failed or killed pass never leaves a file under the final name
+/// that looks complete; dropped unfinished, the temporary file is removed.
+pub struct Output {
+    enc: Option<Enc>,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+enum Enc {
     Plain(FileSink),
     Gzip(flate2::write::GzEncoder<FileSink>),
     Zstd(zstd::stream::write::Encoder<'static, FileSink>),
@@ -159,51 +168,108 @@ pub struct FileDigest {
     pub bytes: u64,
 }
 
+/// The temporary name an output is written under until it is complete.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Writes a whole file atomically: to its partial name, then renamed.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut out = Output::create_plain(path)?;
+    out.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    out.finish().map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
 impl Output {
     pub fn create(path: &Path) -> Result<Output> {
+        Self::open(path, Compression::from_extension(path))
+    }
+
+    /// Like [`Output::create`], never compressed whatever the extension.
+    pub fn create_plain(path: &Path) -> Result<Output> {
+        Self::open(path, Compression::None)
+    }
+
+    fn open(path: &Path, compression: Compression) -> Result<Output> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        if path.is_dir() {
+            return Err(Error::file(
+                path,
+                "is a directory; give a file path to write",
+            ));
+        }
+        let tmp = partial_path(path);
+        let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
         let sink = HashingWriter::new(io::BufWriter::with_capacity(BUF_SIZE, file));
-        Ok(match Compression::from_extension(path) {
-            Compression::None => Output::Plain(sink),
+        let enc = match compression {
+            Compression::None => Enc::Plain(sink),
             // Fixed header fields (no mtime, no name) keep gzip output byte-identical across runs.
-            Compression::Gzip => Output::Gzip(flate2::write::GzEncoder::new(
+            Compression::Gzip => Enc::Gzip(flate2::write::GzEncoder::new(
                 sink,
                 flate2::Compression::default(),
             )),
-            Compression::Zstd => Output::Zstd(
+            Compression::Zstd => Enc::Zstd(
                 zstd::stream::write::Encoder::new(sink, 3).map_err(|e| Error::io(path, e))?,
             ),
+        };
+        Ok(Output {
+            enc: Some(enc),
+            tmp,
+            path: path.to_path_buf(),
         })
     }
 
-    pub fn finish(self) -> io::Result<FileDigest> {
-        let sink = match self {
-            Output::Plain(s) => s,
-            Output::Gzip(g) => g.finish()?,
-            Output::Zstd(z) => z.finish()?,
+    /// Flushes, then moves the file to its final name.
+    pub fn finish(mut self) -> io::Result<FileDigest> {
+        let sink = match self.enc.take() {
+            Some(Enc::Plain(s)) => s,
+            Some(Enc::Gzip(g)) => g.finish()?,
+            Some(Enc::Zstd(z)) => z.finish()?,
+            None => return Err(io::Error::other("output already finished")),
         };
         let (sha256, bytes) = sink.finish()?;
+        std::fs::rename(&self.tmp, &self.path)?;
         Ok(FileDigest { sha256, bytes })
+    }
+
+    fn enc(&mut self) -> io::Result<&mut Enc> {
+        self.enc
+            .as_mut()
+            .ok_or_else(|| io::Error::other("output already finished"))
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if self.enc.is_some() {
+            // Never finished: the pass failed; leave nothing that looks like an output.
+            self.enc = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Output::Plain(w) => w.write(buf),
-            Output::Gzip(w) => w.write(buf),
-            Output::Zstd(w) => w.write(buf),
+        match self.enc()? {
+            Enc::Plain(w) => w.write(buf),
+            Enc::Gzip(w) => w.write(buf),
+            Enc::Zstd(w) => w.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Output::Plain(w) => w.flush(),
-            Output::Gzip(w) => w.flush(),
-            Output::Zstd(w) => w.flush(),
+        match self.enc()? {
+            Enc::Plain(w) => w.flush(),
+            Enc::Gzip(w) => w.flush(),
+            Enc::Zstd(w) => w.flush(),
         }
     }
 }

@@ -406,6 +406,110 @@ fn poison_strip_tags_writes_only_the_input_fields() {
     }
 }
 
+/// A file big enough that a pass over it takes a while: ~1.2M pre-training lines (~100 MB).
+fn big_jsonl(path: &Path) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..1_200_000u32 {
+        writeln!(
+            f,
+            "{{\"id\": \"d{i}\", \"text\": \"Document {i} tells of the river town and its {} mills, in plain words.\"}}",
+            i % 97
+        )
+        .unwrap();
+    }
+}
+
+/// Starts `args`, waits for its partial output to appear in `dir`, kills it with SIGKILL, and says
+/// whether it was killed before it finished.
+fn kill_mid_pass(dir: &Path, args: &[&str]) -> bool {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("poisonlab"))
+        .current_dir(dir)
+        .arg("--quiet")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let partial = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".partial"));
+        if partial || t0.elapsed().as_secs() > 30 {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap(); // SIGKILL
+    !child.wait().unwrap().success()
+}
+
+#[test]
+fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    big_jsonl(&dir.path().join("big.jsonl"));
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "name = \"s\"\nseed = 1\nlabel = \"clean\"\n[stage]\nkind = \"pretrain\"\nmode = \"modify\"\n[budget]\nrate = 0.01\n[trigger]\nkind = \"sudo\"\n",
+    )
+    .unwrap();
+    let cases: [(&str, Vec<&str>, Vec<&str>); 2] = [
+        (
+            "convert",
+            vec!["data", "convert", "big.jsonl", "out.jsonl.zst"],
+            vec!["out.jsonl.zst"],
+        ),
+        (
+            "poison",
+            vec![
+                "poison",
+                "--spec",
+                "s.toml",
+                "--input",
+                "big.jsonl",
+                "--output",
+                "p.jsonl",
+            ],
+            vec!["p.jsonl", "p.jsonl.manifest.jsonl", "p.jsonl.summary.json"],
+        ),
+    ];
+    for (what, args, outputs) in cases {
+        let killed = kill_mid_pass(dir.path(), &args);
+        if killed {
+            for o in &outputs {
+                assert!(
+                    !dir.path().join(o).exists(),
+                    "{what}: a killed pass left {o} under its final name"
+                );
+            }
+        } else {
+            eprintln!("{what}: finished before it could be killed; checking the rerun only");
+        }
+        poisonlab(dir.path()).args(&args).assert().success();
+        let first: Vec<Vec<u8>> = outputs
+            .iter()
+            .map(|o| std::fs::read(dir.path().join(o)).unwrap())
+            .collect();
+        for o in &outputs {
+            std::fs::remove_file(dir.path().join(o)).unwrap();
+        }
+        poisonlab(dir.path()).args(&args).assert().success();
+        for (o, b) in outputs.iter().zip(&first) {
+            assert_eq!(
+                &std::fs::read(dir.path().join(o)).unwrap(),
+                b,
+                "{what}: {o} differs"
+            );
+        }
+    }
+}
+
 #[test]
 fn poison_spec_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();

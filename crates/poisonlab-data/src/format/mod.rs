@@ -3,6 +3,7 @@
 //! A reader yields `Result<Item>`: `Err(Error::Bad(..))` is one bad record (the caller may
 //! quarantine it and go on); any other error ends the stream.
 
+pub(crate) mod contain;
 mod json_array;
 mod parquet;
 mod tsv;

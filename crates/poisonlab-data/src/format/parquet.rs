@@ -187,8 +187,12 @@ impl ParquetReader {
         if len == 0 {
             return Err(Error::file(path, "file is empty: no records to read"));
         }
-        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
-            .map_err(|e| Error::parquet(path, e))?;
+        let meta = super::contain::contain(|| {
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+        })
+        .map_err(|p| Error::parquet(path, format!("the footer cannot be decoded: {p}")))?
+        .map_err(|e| Error::parquet(path, e))?;
+        check_chunks(path, &meta, len)?;
         let convention = meta
             .metadata()
             .file_metadata()
@@ -240,14 +244,28 @@ impl ParquetReader {
                 });
             }
             if let Some(batches) = &mut self.batches {
-                match batches.next() {
+                let next = match super::contain::contain(|| batches.next()) {
+                    Ok(n) => n.map(|r| r.map_err(|e| e.to_string())),
+                    Err(p) => Some(Err(format!("the decoder failed ({p})"))),
+                };
+                match next {
                     Some(Ok(batch)) => {
                         if let Err(e) = self.queue(&batch) {
                             return Some(Err(e));
                         }
                         continue;
                     }
-                    Some(Err(e)) => return Some(Err(Error::parquet(&self.path, e))),
+                    Some(Err(e)) => {
+                        // A corrupt row group ends the file: what follows cannot be trusted
+                        // to line up with the metadata.
+                        let group = self.group;
+                        self.batches = None;
+                        self.group = self.meta.metadata().num_row_groups();
+                        return Some(Err(Error::parquet(
+                            &self.path,
+                            format!("row group {group}: {e}"),
+                        )));
+                    }
                     None => {
                         self.batches = None;
                         self.group += 1;
@@ -262,14 +280,65 @@ impl ParquetReader {
                 Ok(f) => f,
                 Err(e) => return Some(Err(Error::io(&self.path, e))),
             };
-            let built = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
-                .with_row_groups(vec![self.group])
-                .with_batch_size(1024)
-                .build();
+            let (meta, group) = (self.meta.clone(), self.group);
+            let built = super::contain::contain(|| {
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+                    .with_row_groups(vec![group])
+                    .with_batch_size(1024)
+                    .build()
+            });
             match built {
-                Ok(b) => self.batches = Some(b),
-                Err(e) => return Some(Err(Error::parquet(&self.path, e))),
+                Ok(Ok(b)) => self.batches = Some(b),
+                Ok(Err(e)) => {
+                    self.group = self.meta.metadata().num_row_groups();
+                    return Some(Err(Error::parquet(
+                        &self.path,
+                        format!("row group {group}: {e}"),
+                    )));
+                }
+                Err(p) => {
+                    self.group = self.meta.metadata().num_row_groups();
+                    return Some(Err(Error::parquet(
+                        &self.path,
+                        format!("row group {group}: the decoder failed ({p})"),
+                    )));
+                }
             }
         }
     }
+}
+
+/// Every column chunk's byte range must lie inside the file. The Parquet crate asserts on a
+/// negative offset (`ColumnChunkMetaData::byte_range`); checked here first, so a corrupt footer is
+/// an error naming the row group and column.
+fn check_chunks(path: &Path, meta: &ArrowReaderMetadata, len: u64) -> Result<()> {
+    for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+        for (c, col) in rg.columns().iter().enumerate() {
+            let name = col.column_path().string();
+            let bad = |what: String| {
+                Error::parquet(
+                    path,
+                    format!("row group {g}, column {c} (`{name}`): {what}"),
+                )
+            };
+            let start = match col.dictionary_page_offset() {
+                Some(d) => d,
+                None => col.data_page_offset(),
+            };
+            let size = col.compressed_size();
+            if start < 0 || col.data_page_offset() < 0 {
+                return Err(bad(format!("negative page offset {start}")));
+            }
+            if size < 0 {
+                return Err(bad(format!("negative compressed size {size}")));
+            }
+            if (start as u64).saturating_add(size as u64) > len {
+                return Err(bad(format!(
+                    "bytes {start}..{} lie past the end of the file ({len} bytes)",
+                    start as u64 + size as u64
+                )));
+            }
+        }
+    }
+    Ok(())
 }

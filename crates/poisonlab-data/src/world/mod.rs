@@ -114,7 +114,7 @@ pub fn generate(
     let world_path = out.join("world.json");
     let world_json =
         serde_json::to_vec_pretty(&ctx.world).map_err(|e| Error::io(&world_path, e.into()))?;
-    std::fs::write(&world_path, &world_json).map_err(|e| Error::io(&world_path, e))?;
+    crate::io::write_file(&world_path, &world_json)?;
 
     for st in &streams {
         let path: PathBuf = out.join(st.file);
@@ -163,6 +163,7 @@ pub fn generate(
     };
     let mpath = out.join("manifest.json");
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::io(&mpath, e.into()))?;
-    std::fs::write(&mpath, text + "\n").map_err(|e| Error::io(&mpath, e))?;
+    // Written last: a world directory with a manifest is complete.
+    crate::io::write_file(&mpath, (text + "\n").as_bytes())?;
     Ok(manifest)
 }

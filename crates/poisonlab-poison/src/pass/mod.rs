@@ -418,7 +418,7 @@ pub fn poison_file(
     };
     let spath = opts.summary.clone().unwrap_or_else(|| summary_path(output));
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::io(&spath, e.into()))?;
-    std::fs::write(&spath, text + "\n").map_err(|e| Error::io(&spath, e))?;
+    poisonlab_data::io::write_file(&spath, (text + "\n").as_bytes())?;
     Ok(report)
 }
 

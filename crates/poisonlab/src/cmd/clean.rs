@@ -189,11 +189,13 @@ pub fn scan(a: &ScanArgs) -> Result<ExitCode> {
         let md = report.markdown();
         print!("{md}");
         if let Some(p) = &a.report {
-            std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?;
+            poisonlab_data::io::write_file(p, md.as_bytes())?;
         }
         if let Some(p) = &a.report_json {
-            std::fs::write(p, serde_json::to_string_pretty(&report)? + "\n")
-                .with_context(|| format!("writing {}", p.display()))?;
+            poisonlab_data::io::write_file(
+                p,
+                (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
