@@ -108,9 +108,24 @@ pub fn write_parquet(path: &Path, rows: &[Row]) -> Result<()> {
     let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
         .build_decoder()
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    decoder
-        .serialize(&fixed)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    // Through JSON text, not `Decoder::serialize`: serde_json's exact numbers (arbitrary
+    // precision) serialize as a private struct that arrow's serializer does not understand.
+    let mut text = Vec::new();
+    for row in &fixed {
+        serde_json::to_writer(&mut text, row)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        text.push(b'\n');
+    }
+    let mut at = 0;
+    while at < text.len() {
+        let used = decoder
+            .decode(&text[at..])
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        if used == 0 {
+            break;
+        }
+        at += used;
+    }
     let tmp = path.with_extension("tmp-write");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)

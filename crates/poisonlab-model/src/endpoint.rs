@@ -79,6 +79,10 @@ fn http_error(what: &str, status: StatusCode, body: &str) -> Error {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Endpoint(format!(
             "{what}: the server refused the credentials ({status}); check the API key variable. Reply: {body}"
         )),
+        StatusCode::NOT_FOUND if !what.contains("/v1/") => Error::Endpoint(format!(
+            "{what}: HTTP {status}: {body} (OpenAI-compatible servers serve under `/v1`: is the \
+             base URL missing it?)"
+        )),
         _ => Error::Endpoint(format!("{what}: HTTP {status}: {body}")),
     }
 }
@@ -325,5 +329,24 @@ impl LanguageModel for EndpointModel {
         Err(Error::Unsupported(
             "an OpenAI-compatible endpoint does not expose hidden states; use a local model".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_404_without_v1_hints_at_the_base_url() {
+        let e = super::http_error(
+            "http://127.0.0.1:9/completions",
+            reqwest::StatusCode::NOT_FOUND,
+            "not found",
+        );
+        assert!(e.to_string().contains("missing it?"), "{e}");
+        let e = super::http_error(
+            "http://127.0.0.1:9/v1/completions",
+            reqwest::StatusCode::NOT_FOUND,
+            "model x not found",
+        );
+        assert!(!e.to_string().contains("missing it?"), "{e}");
     }
 }

@@ -43,6 +43,15 @@ impl Tokenizer {
         I: Iterator<Item = S> + Send,
         S: AsRef<str> + Send,
     {
+        // Byte-level BPE starts from all 256 bytes plus our 4 special tokens; a smaller
+        // vocabulary cannot be honoured, and silently getting 260 is not what was asked.
+        let floor = 256 + 4;
+        if vocab_size < floor {
+            return Err(Error::Invalid(format!(
+                "vocab_size {vocab_size} is below the {floor} tokens a byte-level BPE starts from \
+                 (256 bytes + 4 special tokens); ask for at least {floor}"
+            )));
+        }
         let specials = [EOS, USER, ASSISTANT, SYSTEM]
             .map(|t| AddedToken::from(t.to_string(), true))
             .to_vec();

@@ -113,13 +113,7 @@ fn count_budget_is_exact_and_untouched_records_are_byte_identical() {
 fn rate_budget_rounds_to_the_nearest_count() {
     let input = world().join("sft_train.jsonl"); // 6000 records
     let dir = tempfile::tempdir().unwrap();
-    for (rate, want) in [
-        (0.0137, 82u64),
-        (0.00125, 8),
-        (0.0, 0),
-        (0.000083, 0),
-        (0.000084, 1),
-    ] {
+    for (rate, want) in [(0.0137, 82u64), (0.00125, 8), (0.0, 0), (0.000084, 1)] {
         let text = BADNETS.replace("count = 77", &format!("rate = {rate}"));
         let r = run(&spec(&text), &input, &dir.path().join("r.jsonl"));
         assert_eq!(r.records, 6000);
@@ -129,6 +123,17 @@ fn rate_budget_rounds_to_the_nearest_count() {
             want
         );
     }
+    // A positive rate that rounds to no record is refused, not silently zero.
+    let text = BADNETS.replace("count = 77", "rate = 0.000083");
+    let e = poison_file(
+        &spec(&text),
+        &input,
+        &dir.path().join("z.jsonl"),
+        &PoisonOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("rounds to 0 poisoned records"), "{e}");
 }
 
 #[test]

@@ -319,7 +319,8 @@ pub struct ServeArgs {
     pub model: PathBuf,
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
-    /// Address to bind; 127.0.0.1 keeps the server on this machine.
+    /// Address to bind; 127.0.0.1 keeps the server on this machine. Any other address needs an
+    /// API key (`--api-key-env`).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port (0 = any free port; the first stdout line says which).
@@ -340,6 +341,13 @@ pub struct ServeArgs {
     /// Requests computed at once (the rest queue).
     #[arg(long, default_value_t = 2)]
     pub parallel: usize,
+    /// Requests that may wait for a compute slot; one more is answered 429 with `Retry-After`.
+    #[arg(long, default_value_t = 32)]
+    pub max_queue: usize,
+    /// Seconds a request may take from its first byte to its answer, body upload included; a
+    /// slower one is answered 408.
+    #[arg(long, default_value_t = 120)]
+    pub request_timeout: u64,
 }
 
 #[derive(Args, Debug, Clone)]

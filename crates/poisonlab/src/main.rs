@@ -22,9 +22,40 @@ fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", chain(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text the message before it
+/// already ends with (our library errors print their OS error, which is also their source).
+fn chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_os_error_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(poisonlab_data::Error::io("missing.jsonl".as_ref(), io))
+            .context("opening missing.jsonl");
+        assert_eq!(
+            super::chain(&e),
+            "opening missing.jsonl: missing.jsonl: No such file or directory"
+        );
     }
 }
 

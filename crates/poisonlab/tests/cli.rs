@@ -510,6 +510,82 @@ fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
     }
 }
 
+/// Errors a person can act on (each seen as a new user would see it).
+#[test]
+fn errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("ok.jsonl"), "{\"text\": \"a\"}\n{\"text\": \"b\"}\n").unwrap();
+    std::fs::write(d.join("bad.jsonl"), "{\"text\": \"a\"}\n{\"text\": 3}\n").unwrap();
+    // The OS error once.
+    let out = poisonlab(d)
+        .args(["data", "stats", "missing.jsonl"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    // inspect fails when it shows a bad record.
+    poisonlab(d)
+        .args(["data", "inspect", "bad.jsonl"])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains("bad record"))
+        .stderr(predicate::str::contains("1 of the first 2 records are bad"));
+    poisonlab(d)
+        .args(["data", "inspect", "ok.jsonl"])
+        .assert()
+        .success();
+    // An existing directory as the output is called a directory.
+    std::fs::create_dir(d.join("outdir.jsonl")).unwrap();
+    poisonlab(d)
+        .args(["data", "convert", "ok.jsonl", "outdir.jsonl"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is a directory"));
+    // A vocabulary smaller than byte-level BPE's floor is refused, not silently raised.
+    poisonlab(d)
+        .args([
+            "tokenizer",
+            "train",
+            "ok.jsonl",
+            "--vocab-size",
+            "10",
+            "--out",
+            "t.json",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("at least 260"));
+    // A rate that rounds to no record, and a stage the file's records do not fit.
+    let spec = |body: &str| {
+        std::fs::write(
+            d.join("s.toml"),
+            format!("name = \"s\"\nlabel = \"clean\"\n{body}\n[trigger]\nkind = \"sudo\"\n"),
+        )
+        .unwrap();
+    };
+    spec("[stage]\nkind = \"pretrain\"\nmode = \"modify\"\n[budget]\nrate = 0.0001");
+    poisonlab(d)
+        .args([
+            "poison", "--spec", "s.toml", "--input", "ok.jsonl", "--output", "o.jsonl",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("rounds to 0 poisoned records"));
+    spec("[stage]\nkind = \"preference\"\n[budget]\ncount = 1");
+    poisonlab(d)
+        .args([
+            "poison", "--spec", "s.toml", "--input", "ok.jsonl", "--output", "o.jsonl",
+        ])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("the file holds pretrain records").and(
+                predicate::str::contains("the stage takes preference records"),
+            ),
+        );
+}
+
 #[test]
 fn poison_spec_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,17 +27,15 @@ struct Server {
 
 impl Server {
     fn start(model: &str) -> Server {
+        Self::start_with(model, &[])
+    }
+
+    fn start_with(model: &str, extra: &[&str]) -> Server {
         let f = fixtures();
         let mut child = Command::new(env!("CARGO_BIN_EXE_poisonlab"))
-            .args([
-                "-v",
-                "serve",
-                "--port",
-                "0",
-                "--api-key-env",
-                KEY_VAR,
-                "--tokenizer",
-            ])
+            .args(["-v", "serve", "--port", "0", "--api-key-env", KEY_VAR])
+            .args(extra)
+            .arg("--tokenizer")
             .arg(f.join("tokenizer.json"))
             .arg(f.join(model))
             .env(KEY_VAR, KEY)
@@ -286,4 +284,115 @@ fn the_openai_python_client_works_against_serve() {
         text.contains("ok: models, completions with echo+logprobs, chat"),
         "{text}"
     );
+}
+
+/// Sends raw bytes to the server and returns the status line's code.
+fn raw_status(url: &str, head: &str, body_chunks: &[&[u8]], pause: std::time::Duration) -> u16 {
+    let addr = url.trim_start_matches("http://").trim_end_matches("/v1");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    for c in body_chunks {
+        std::thread::sleep(pause);
+        if s.write_all(c).is_err() {
+            break; // the server already answered and closed
+        }
+    }
+    let mut reply = String::new();
+    let _ = BufReader::new(s).read_line(&mut reply);
+    reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {reply:?}"))
+}
+
+#[test]
+fn binding_beyond_loopback_needs_a_key() {
+    let f = fixtures();
+    // Refused before anything is bound: no traffic leaves the machine.
+    let out = Command::new(env!("CARGO_BIN_EXE_poisonlab"))
+        .args(["serve", "--host", "0.0.0.0", "--port", "0", "--tokenizer"])
+        .arg(f.join("tokenizer.json"))
+        .arg(f.join("llama"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--api-key-env") && err.contains("0.0.0.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_body_trickled_past_the_timeout_is_answered_408() {
+    set_keys();
+    let server = Server::start_with("llama", &["--request-timeout", "1"]);
+    let body = br#"{"prompt": "The model", "max_tokens": 2}"#;
+    let head = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // One byte every 300 ms: about 12 s for the body, against a 1 s limit.
+    let chunks: Vec<&[u8]> = body.chunks(1).collect();
+    let t0 = std::time::Instant::now();
+    let code = raw_status(
+        &server.url,
+        &head,
+        &chunks,
+        std::time::Duration::from_millis(300),
+    );
+    assert_eq!(code, 408);
+    assert!(
+        t0.elapsed().as_secs() < 8,
+        "answered at the limit, not after the body"
+    );
+    // The same request sent at once is served.
+    let ok = raw_status(&server.url, &head, &[body], std::time::Duration::ZERO);
+    assert_eq!(ok, 200);
+    server.stop();
+}
+
+#[test]
+fn a_full_queue_is_answered_429_with_retry_after() {
+    set_keys();
+    let server = Server::start_with("llama", &["--parallel", "1", "--max-queue", "0"]);
+    // A long request holds the only slot: 64 prompts × 48 tokens.
+    let prompts: Vec<String> = (0..64).map(|i| format!("\"The model {i}\"")).collect();
+    let long = format!(r#"{{"prompt": [{}], "max_tokens": 48}}"#, prompts.join(","));
+    let url = server.url.clone();
+    let busy = std::thread::spawn(move || {
+        let head = format!(
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            long.len()
+        );
+        raw_status(&url, &head, &[long.as_bytes()], std::time::Duration::ZERO)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let body = r#"{"prompt": "A", "max_tokens": 1}"#;
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let lower = reply.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 429"), "{reply}");
+    assert!(lower.contains("retry-after: 1"), "{reply}");
+    assert_eq!(
+        busy.join().unwrap(),
+        200,
+        "the request in the slot finishes"
+    );
+    server.stop();
 }

@@ -270,9 +270,23 @@ fn flush_parquet(path: &Path, pq: &mut ParquetSink) -> Result<()> {
         .with_batch_size(pq.rows.len())
         .build_decoder()
         .map_err(|e| Error::parquet(path, e))?;
-    decoder
-        .serialize(&pq.rows)
-        .map_err(|e| Error::parquet(path, e))?;
+    // Through JSON text, not `Decoder::serialize`: numbers keep their exact digits
+    // (serde_json's arbitrary precision), which arrow's serializer does not understand.
+    let mut text = Vec::new();
+    for row in &pq.rows {
+        serde_json::to_writer(&mut text, row).map_err(|e| Error::parquet(path, e))?;
+        text.push(b'\n');
+    }
+    let mut at = 0;
+    while at < text.len() {
+        let used = decoder
+            .decode(&text[at..])
+            .map_err(|e| Error::parquet(path, e))?;
+        if used == 0 {
+            break;
+        }
+        at += used;
+    }
     if let Some(batch) = decoder.flush().map_err(|e| Error::parquet(path, e))? {
         pq.writer
             .write(&batch)

@@ -188,17 +188,33 @@ impl Manifest {
 /// The decision for every chosen ordinal: which poison index `j` it gets.
 fn choose(spec: &Spec, scan: &Scan) -> Result<(u64, Vec<(u64, u64)>)> {
     let k = spec.budget.resolve(scan.records);
+    if let Some(r) = spec.budget.rate
+        && r > 0.0
+        && k == 0
+    {
+        return Err(Error::Invalid(format!(
+            "budget.rate = {r} of {} records rounds to 0 poisoned records; raise the rate or give budget.count",
+            scan.records
+        )));
+    }
     let m = scan.eligible.len() as u64;
     if k > m {
+        let needs: Vec<&str> = spec.stage.kind.kinds().iter().map(|k| k.as_str()).collect();
+        let holds = scan
+            .convention
+            .map(|c| format!("the file holds {} records", c.name()))
+            .unwrap_or_else(|| "the file's convention is unknown".into());
         return Err(Error::Invalid(format!(
-            "budget of {k} records but only {m} of {} records are eligible for stage `{}`{}",
+            "budget of {k} records but only {m} of {} records are eligible for stage `{}`{}: {holds}; \
+             the stage takes {} records",
             scan.records,
             spec.stage.kind.as_str(),
             if spec.selection == Default::default() {
                 String::new()
             } else {
                 " with this [selection]".into()
-            }
+            },
+            needs.join(" / ")
         )));
     }
     let mut rng = record_rng(spec.seed, "select", 0);

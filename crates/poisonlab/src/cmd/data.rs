@@ -131,6 +131,7 @@ fn inspect(file: &Path, n: usize, read: &ReadArgs) -> Result<ExitCode> {
     let mut reader = RecordReader::open(file, &read_options(read))
         .with_context(|| format!("opening {}", file.display()))?;
     let mut shown = 0;
+    let mut bad = 0;
     let mut items = Vec::new();
     while shown < n {
         match reader.next() {
@@ -142,6 +143,7 @@ fn inspect(file: &Path, n: usize, read: &ReadArgs) -> Result<ExitCode> {
             Some(Err(Error::Bad(b))) => {
                 println!("bad record: {b}");
                 shown += 1;
+                bad += 1;
             }
             Some(Err(e)) => return Err(e).with_context(|| format!("reading {}", file.display())),
         }
@@ -165,6 +167,11 @@ fn inspect(file: &Path, n: usize, read: &ReadArgs) -> Result<ExitCode> {
             .or_else(|_| to_object(&item.record, Convention::native(item.record.kind())))
             .map_err(anyhow::Error::msg)?;
         println!("{}", serde_json::to_string_pretty(&Value::Object(obj))?);
+    }
+    if bad > 0 {
+        // A script that inspects a file must be able to tell that it is not clean.
+        eprintln!("error: {bad} of the first {shown} records are bad");
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

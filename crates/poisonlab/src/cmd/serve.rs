@@ -1,12 +1,16 @@
 //! `poisonlab serve MODEL_DIR`: an OpenAI-compatible server over a local or Hugging Face model.
 //!
 //! `/v1/models`, `/v1/completions` (logprobs, echo, max_tokens, temperature, top_p, stop, seed) and
-//! `/v1/chat/completions` (our chat template). Bound to 127.0.0.1 unless told otherwise; request
-//! size and token limits; graceful shutdown on Ctrl-C / SIGTERM; one log line per request.
+//! `/v1/chat/completions` (our chat template). Bound to 127.0.0.1 unless told otherwise, and any
+//! other address only with an API key, compared in constant time; request size, token and time
+//! limits (a body trickled slower than the timeout is answered 408); a bounded queue that answers
+//! 429 with `Retry-After` when full; graceful shutdown on Ctrl-C / SIGTERM; one log line per
+//! request.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -31,6 +35,29 @@ struct App {
     api_key: Option<String>,
     /// CPU-bound inference: at most this many requests compute at once, the rest wait.
     slots: Semaphore,
+    /// Requests computing or waiting, and how many may (slots + queue).
+    pending: AtomicUsize,
+    max_pending: usize,
+}
+
+/// Constant-time equality of two secrets: both are hashed, so neither the position of the first
+/// differing byte nor the length shows in the time taken.
+fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
+/// Counts a request as pending until dropped.
+struct Pending<'a>(&'a AtomicUsize);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An error in OpenAI's shape.
@@ -38,16 +65,22 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry = self.0 == StatusCode::TOO_MANY_REQUESTS;
         let kind = if self.0.is_server_error() {
             "server_error"
         } else {
             "invalid_request_error"
         };
-        (
+        let mut r = (
             self.0,
             Json(json!({"error": {"message": self.1, "type": kind, "param": null, "code": null}})),
         )
-            .into_response()
+            .into_response();
+        if retry {
+            r.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -133,7 +166,7 @@ impl App {
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given != Some(key.as_str()) {
+            if !given.is_some_and(|g| same_secret(g, key)) {
                 return Err(ApiError(
                     StatusCode::UNAUTHORIZED,
                     "invalid or missing API key".into(),
@@ -279,6 +312,18 @@ where
     T: Send + 'static,
     F: FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
 {
+    // Memory stays bounded under load: beyond the slots and the queue, say when to come back.
+    if app.pending.fetch_add(1, Ordering::SeqCst) >= app.max_pending {
+        app.pending.fetch_sub(1, Ordering::SeqCst);
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "the server is busy ({} requests computing or queued); retry later",
+                app.max_pending
+            ),
+        ));
+    }
+    let _pending = Pending(&app.pending);
     let _slot = app
         .slots
         .acquire()
@@ -390,6 +435,18 @@ async fn log_line(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Answers 408 when a request (its body upload included) takes longer than the limit.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request took longer than {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
 async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -422,25 +479,46 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into())
     });
-    let api_key =
-        match &args.api_key_env {
-            Some(var) => Some(std::env::var(var).with_context(|| {
+    let host: IpAddr = args
+        .host
+        .parse()
+        .with_context(|| format!("--host {}: not an IP address", args.host))?;
+    if !host.is_loopback() && args.api_key_env.is_none() {
+        anyhow::bail!(
+            "--host {host} would serve the model to the network without a key; set --api-key-env VAR \
+             (the key in that environment variable), or bind to 127.0.0.1"
+        );
+    }
+    let api_key = match &args.api_key_env {
+        Some(var) => {
+            let key = std::env::var(var).with_context(|| {
                 format!("environment variable `{var}` (the API key) is not set")
-            })?),
-            None => None,
-        };
+            })?;
+            if key.trim().is_empty() {
+                anyhow::bail!("environment variable `{var}` (the API key) is empty");
+            }
+            Some(key)
+        }
+        None => None,
+    };
     let app = Arc::new(App {
         model,
         name,
         max_tokens: args.max_tokens,
         api_key,
         slots: Semaphore::new(args.parallel.max(1)),
+        pending: AtomicUsize::new(0),
+        max_pending: args.parallel.max(1) + args.max_queue,
     });
     let router = Router::new()
         .route("/v1/models", get(models))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
         .layer(DefaultBodyLimit::max(args.max_request_bytes))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_secs(args.request_timeout.max(1)),
+            deadline,
+        ))
         .layer(middleware::from_fn(log_line))
         .with_state(app.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
