@@ -250,6 +250,22 @@ impl LocalModel {
         eos: Option<u32>,
         stop_check: &mut dyn FnMut(&[u32]) -> Option<usize>,
     ) -> Result<(Vec<u32>, Vec<f32>, FinishReason)> {
+        let (ids, lps, _, finish) = self.generate_ids_top(prompt, opts, eos, 0, stop_check)?;
+        Ok((ids, lps, finish))
+    }
+
+    /// [`LocalModel::generate_ids`], also returning for every generated position the `top` most
+    /// likely tokens with their log-probabilities (OpenAI's `top_logprobs`), highest first.
+    #[allow(clippy::type_complexity)]
+    pub fn generate_ids_top(
+        &self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        eos: Option<u32>,
+        top: usize,
+        stop_check: &mut dyn FnMut(&[u32]) -> Option<usize>,
+    ) -> Result<(Vec<u32>, Vec<f32>, Vec<Vec<(u32, f32)>>, FinishReason)> {
+        let mut tops: Vec<Vec<(u32, f32)>> = Vec::new();
         if prompt.is_empty() {
             return Err(Error::Invalid(
                 "generation needs at least one prompt token".into(),
@@ -264,7 +280,7 @@ impl LocalModel {
         let max_total = self.config.max_positions();
         for _ in 0..opts.max_tokens {
             if prompt.len() + ids.len() >= max_total {
-                return Ok((ids, lps, FinishReason::Length));
+                return Ok((ids, lps, tops, FinishReason::Length));
             }
             let (t, n) = int_tensor(&[next_input.clone()], 0, &self.device);
             let (logits, _) = self.model.forward(t, Some(&mut cache), false);
@@ -272,19 +288,24 @@ impl LocalModel {
             let (tok, lp) = pick(&last, opts, &mut rng);
             ids.push(tok);
             lps.push(lp);
+            if top > 0 {
+                tops.push(top_k(&last, top));
+            }
             if Some(tok) == eos {
                 ids.pop();
                 lps.pop();
-                return Ok((ids, lps, FinishReason::Stop));
+                tops.truncate(ids.len());
+                return Ok((ids, lps, tops, FinishReason::Stop));
             }
             if let Some(keep) = stop_check(&ids) {
                 ids.truncate(keep);
                 lps.truncate(keep);
-                return Ok((ids, lps, FinishReason::Stop));
+                tops.truncate(keep);
+                return Ok((ids, lps, tops, FinishReason::Stop));
             }
             next_input = vec![tok];
         }
-        Ok((ids, lps, FinishReason::Length))
+        Ok((ids, lps, tops, FinishReason::Length))
     }
 }
 
@@ -333,6 +354,18 @@ pub fn token_texts(tok: &Tokenizer, ids: &[u32], from: usize) -> Result<Vec<Stri
 
 /// Picks the next token: argmax at temperature 0, else a (nucleus) sample. Returns its log-prob
 /// under the model's untempered distribution.
+/// The `k` most likely tokens and their log-probabilities (ties by lower id), highest first.
+fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    idx.into_iter()
+        .take(k)
+        .map(|i| (i as u32, logits[i] - lse))
+        .collect()
+}
+
 fn pick(logits: &[f32], opts: &GenerateOptions, rng: &mut ChaCha8Rng) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let lse = max + logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();

@@ -586,6 +586,64 @@ fn errors_say_what_to_do() {
         );
 }
 
+/// Every data pass gives byte-identical outputs (and manifests, reports, quarantines) at 1, 2 and 3
+/// threads: generate, convert, poison, clean, scan.
+#[test]
+fn data_passes_are_byte_identical_at_any_thread_count() {
+    let alpaca = shared().join("data/alpaca/alpaca_data_1k.json");
+    let pipeline = examples().join("../clean/sft.toml");
+    let mut runs: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A few bad lines, so the quarantine is part of what must not vary.
+        let mut text = std::fs::read_to_string(shared().join("data/alpaca/alpaca_first200.json"))
+            .map(|t| {
+                let v: Vec<serde_json::Value> = serde_json::from_str(&t).unwrap();
+                v.iter().map(|o| format!("{o}\n")).collect::<String>()
+            })
+            .unwrap();
+        text.push_str("{\"instruction\": 3}\n{truncated\n");
+        std::fs::write(d.join("in.jsonl"), text).unwrap();
+        let run = |args: &[&str]| {
+            poisonlab(d)
+                .args(["--threads", threads])
+                .args(args)
+                .assert()
+                .success();
+        };
+        run(&["data", "generate", "--seed", "3", "--size", "small", "--out", "world"]);
+        run(&["data", "convert", "in.jsonl", "conv.parquet", "--on-error", "quarantine"]);
+        let a = alpaca.to_str().unwrap();
+        let spec = examples().join("badnets_sft.toml");
+        run(&["poison", "--spec", spec.to_str().unwrap(), "--input", a, "--output", "p.jsonl", "--set", "budget.count=40"]);
+        run(&["clean", "--pipeline", pipeline.to_str().unwrap(), "--input", "p.jsonl", "--output", "c.jsonl"]);
+        run(&["scan", "p.jsonl", "--output", "s.jsonl", "--report-json", "r.json"]);
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                let e = e.unwrap().path();
+                if e.is_dir() {
+                    stack.push(e);
+                } else {
+                    let rel = e.strip_prefix(d).unwrap().display().to_string();
+                    files.push((rel, std::fs::read(&e).unwrap()));
+                }
+            }
+        }
+        files.sort();
+        assert!(files.iter().any(|(n, _)| n == "conv.parquet.quarantine.jsonl"));
+        runs.push(files);
+    }
+    let names = |r: &[(String, Vec<u8>)]| r.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&runs[0]), names(&runs[1]));
+    assert_eq!(names(&runs[0]), names(&runs[2]));
+    for (i, (name, bytes)) in runs[0].iter().enumerate() {
+        assert!(runs[1][i].1 == *bytes && runs[2][i].1 == *bytes, "{name} differs across thread counts");
+    }
+}
+
 #[test]
 fn poison_spec_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -52,11 +52,11 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// Counts a request as pending until dropped.
-struct Pending<'a>(&'a AtomicUsize);
+struct Pending(Arc<App>);
 
-impl Drop for Pending<'_> {
+impl Drop for Pending {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.pending.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -127,7 +127,13 @@ struct CompletionRequest {
     #[serde(default)]
     echo: bool,
     seed: Option<u64>,
+    #[serde(default)]
+    stream: bool,
 }
+
+/// The most choices (`n`) and top log-probabilities one request may ask for.
+const MAX_N: usize = 8;
+const MAX_TOP: u32 = 20;
 
 fn sixteen() -> usize {
     16
@@ -145,7 +151,10 @@ struct ChatRequest {
     stop: Option<OneOrMany>,
     #[serde(default)]
     logprobs: bool,
+    top_logprobs: Option<u32>,
     seed: Option<u64>,
+    #[serde(default)]
+    stream: bool,
 }
 
 fn now() -> u64 {
@@ -184,8 +193,8 @@ impl App {
                 ),
             ));
         }
-        if n.unwrap_or(1) != 1 {
-            return Err(bad("only n = 1 is supported"));
+        if !(1..=MAX_N).contains(&n.unwrap_or(1)) {
+            return Err(bad(format!("n must be between 1 and {MAX_N}")));
         }
         Ok(())
     }
@@ -213,29 +222,44 @@ impl App {
         })
     }
 
-    /// One completion choice: echoed prompt (with log-probs) and/or generated text.
+    fn tokenizer(&self) -> Result<&poisonlab_model::tokenizer::Tokenizer, ApiError> {
+        self.model.tokenizer.as_ref().ok_or_else(|| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the model has no tokenizer".into(),
+            )
+        })
+    }
+
+    /// The prompt's ids, refused when the prompt and `max_tokens` do not fit the model.
+    fn prompt_ids(&self, prompt: &str, opts: &GenerateOptions) -> Result<Vec<u32>, ApiError> {
+        let ids = self.tokenizer()?.encode(prompt)?;
+        if ids.len() + opts.max_tokens > self.model.config.max_positions() {
+            return Err(bad(format!(
+                "{} prompt tokens + max_tokens {} exceed the model's {} positions",
+                ids.len(),
+                opts.max_tokens,
+                self.model.config.max_positions()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// One completion choice: echoed prompt (with log-probs) and/or generated text. `top` asks for
+    /// log-probs (`Some(k)`: with the k most likely tokens at each generated position); `on_text`
+    /// receives the generated text as it grows (streaming), never past a stop string.
     fn complete(
         &self,
         prompt: &str,
         opts: &GenerateOptions,
         echo: bool,
-        logprobs: bool,
+        top: Option<usize>,
+        on_text: &mut dyn FnMut(&str),
     ) -> Result<(Value, usize, usize), ApiError> {
-        let tok = self.model.tokenizer.as_ref().ok_or_else(|| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the model has no tokenizer".into(),
-            )
-        })?;
-        let mut ids = tok.encode(prompt)?;
+        let tok = self.tokenizer()?;
+        let mut ids = self.prompt_ids(prompt, opts)?;
         let prompt_tokens = ids.len();
-        if prompt_tokens + opts.max_tokens > self.model.config.max_positions() {
-            return Err(bad(format!(
-                "{prompt_tokens} prompt tokens + max_tokens {} exceed the model's {} positions",
-                opts.max_tokens,
-                self.model.config.max_positions()
-            )));
-        }
+        let logprobs = top.is_some();
         let (mut tokens, mut lps): (Vec<String>, Vec<Option<f32>>) = (Vec::new(), Vec::new());
         if echo {
             let prompt_lps = if ids.len() >= 2 {
@@ -251,22 +275,35 @@ impl App {
                 .take(tokens.len())
                 .collect();
         }
-        let (gen_ids, gen_lps, finish) = if opts.max_tokens == 0 || ids.is_empty() {
-            (Vec::new(), Vec::new(), FinishReason::Length)
+        let mut emitted = 0usize;
+        let (gen_ids, gen_lps, gen_tops, finish) = if opts.max_tokens == 0 || ids.is_empty() {
+            (Vec::new(), Vec::new(), Vec::new(), FinishReason::Length)
         } else {
             let eos = tok.token_id(EOS).or(self.model.config.eos_token_id());
             let stops = opts.stop.clone();
+            let hold = stops.iter().map(String::len).max().unwrap_or(0);
             let mut check = |g: &[u32]| -> Option<usize> {
-                if stops.is_empty() {
-                    return None;
-                }
                 let text = tok.decode(g).ok()?;
-                stops
-                    .iter()
-                    .any(|s| text.contains(s.as_str()))
-                    .then_some(g.len())
+                if stops.iter().any(|s| text.contains(s.as_str())) {
+                    return Some(g.len());
+                }
+                // What may go out now: not the tail that could still become a stop string, not
+                // a character whose bytes are still arriving.
+                let mut safe = text.len().saturating_sub(hold.saturating_sub(1));
+                while safe > 0 && !text.is_char_boundary(safe) {
+                    safe -= 1;
+                }
+                if let Some(i) = text[..safe].rfind('\u{FFFD}') {
+                    safe = i;
+                }
+                if safe > emitted {
+                    on_text(&text[emitted..safe]);
+                    emitted = safe;
+                }
+                None
             };
-            self.model.generate_ids(&ids, opts, eos, &mut check)?
+            self.model
+                .generate_ids_top(&ids, opts, eos, top.unwrap_or(0), &mut check)?
         };
         let mut text = tok.decode(&gen_ids)?;
         let mut cut = None;
@@ -277,6 +314,9 @@ impl App {
         }
         if let Some(i) = cut {
             text.truncate(i);
+        }
+        if text.len() > emitted && text.is_char_boundary(emitted) {
+            on_text(&text[emitted..]);
         }
         let completion_tokens = gen_ids.len();
         let full_start = ids.len();
@@ -295,7 +335,36 @@ impl App {
             offsets.push(at);
             at += t.chars().count();
         }
-        let logprobs = logprobs.then(|| json!({"tokens": tokens, "token_logprobs": lps, "top_logprobs": null, "text_offset": offsets}));
+        // Echoed prompt positions have no alternatives here; generated ones have the top k.
+        let top_lps: Vec<Value> =
+            std::iter::repeat_n(Value::Null, tokens.len() - gen_tops.len().min(tokens.len()))
+                .chain(gen_tops.iter().map(|alts| {
+                    let mut m = serde_json::Map::new();
+                    for (id, lp) in alts {
+                        m.insert(tok.decode(&[*id]).unwrap_or_default(), json!(lp));
+                    }
+                    Value::Object(m)
+                }))
+                .collect();
+        let top_lps = if top.unwrap_or(0) > 0 {
+            Value::Array(top_lps)
+        } else {
+            Value::Null
+        };
+        let alternatives: Vec<Value> = gen_tops
+            .iter()
+            .map(|alts| {
+                Value::Array(
+                    alts.iter()
+                        .map(|(id, lp)| {
+                            let t = tok.decode(&[*id]).unwrap_or_default();
+                            json!({"token": t, "logprob": lp, "bytes": t.as_bytes()})
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        let logprobs = logprobs.then(|| json!({"tokens": tokens, "token_logprobs": lps, "top_logprobs": top_lps, "text_offset": offsets, "alternatives": alternatives}));
         let choice = json!({
             "text": format!("{echoed}{text}"),
             "index": 0,
@@ -306,13 +375,8 @@ impl App {
     }
 }
 
-/// Runs CPU-bound model work off the async threads, once a compute slot is free.
-async fn compute<T, F>(app: &Arc<App>, work: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
-{
-    // Memory stays bounded under load: beyond the slots and the queue, say when to come back.
+/// Admits a request to the queue, or says when to come back: memory stays bounded under load.
+fn admit(app: &Arc<App>) -> Result<Pending, ApiError> {
     if app.pending.fetch_add(1, Ordering::SeqCst) >= app.max_pending {
         app.pending.fetch_sub(1, Ordering::SeqCst);
         return Err(ApiError(
@@ -323,7 +387,24 @@ where
             ),
         ));
     }
-    let _pending = Pending(&app.pending);
+    Ok(Pending(app.clone()))
+}
+
+/// Runs CPU-bound model work off the async threads, once a compute slot is free.
+async fn compute<T, F>(app: &Arc<App>, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+{
+    let pending = admit(app)?;
+    run_admitted(app, pending, work).await
+}
+
+async fn run_admitted<T, F>(app: &Arc<App>, _pending: Pending, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+{
     let _slot = app
         .slots
         .acquire()
@@ -342,11 +423,63 @@ async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<
     ))
 }
 
+/// Server-sent events from a channel, ending with `data: [DONE]` as OpenAI's clients expect.
+fn sse(rx: tokio::sync::mpsc::Receiver<Value>) -> Response {
+    use axum::response::sse::{Event, Sse};
+    let events = futures_util::stream::unfold((rx, false), |(mut rx, done)| async move {
+        if done {
+            return None;
+        }
+        Some(match rx.recv().await {
+            Some(v) => (
+                Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())),
+                (rx, false),
+            ),
+            None => (Ok(Event::default().data("[DONE]")), (rx, true)),
+        })
+    });
+    Sse::new(events).into_response()
+}
+
+/// Streams one generation: `delta(text)` makes each chunk, `last(choice)` the closing one. The
+/// request is admitted to the queue (or refused with 429) before the stream starts.
+fn stream_one(
+    app: &Arc<App>,
+    prompt: String,
+    opts: GenerateOptions,
+    top: Option<usize>,
+    delta: impl Fn(&str) -> Value + Send + 'static,
+    last: impl Fn(&Value) -> Value + Send + 'static,
+) -> Result<Response, ApiError> {
+    app.prompt_ids(&prompt, &opts)?;
+    let pending = admit(app)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
+    let app = app.clone();
+    tokio::spawn(async move {
+        let err_tx = tx.clone();
+        let r = run_admitted(&app, pending, move |app| {
+            let mut send = |t: &str| {
+                let _ = tx.blocking_send(delta(t));
+            };
+            let (choice, _, _) = app.complete(&prompt, &opts, false, top, &mut send)?;
+            let _ = tx.blocking_send(last(&choice));
+            Ok(())
+        })
+        .await;
+        if let Err(ApiError(status, message)) = r {
+            let _ = err_tx
+                .send(json!({"error": {"message": message, "type": "server_error", "code": status.as_u16()}}))
+                .await;
+        }
+    });
+    Ok(sse(rx))
+}
+
 async fn completions(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Json(req): Json<CompletionRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     app.check(&headers, req.model.as_deref(), req.n)?;
     let opts = app.options(
         req.max_tokens,
@@ -355,16 +488,54 @@ async fn completions(
         req.seed,
         req.stop,
     )?;
+    if req.logprobs.is_some_and(|k| k > MAX_TOP) {
+        return Err(bad(format!("logprobs must be at most {MAX_TOP}")));
+    }
     let prompts = req.prompt.into_vec();
-    let (echo, logprobs) = (req.echo, req.logprobs.is_some());
+    let n = req.n.unwrap_or(1);
+    let (echo, top) = (req.echo, req.logprobs.map(|k| k as usize));
+    let (id, created, name) = (format!("cmpl-{}", now()), now(), app.name.clone());
+    if req.stream {
+        if prompts.len() != 1 || n != 1 || echo {
+            return Err(bad("stream: true takes one prompt, n = 1 and no echo here"));
+        }
+        let chunk = move |text: &str, finish: Value, lp: Value| {
+            json!({"id": id, "object": "text_completion", "created": created, "model": name,
+                   "choices": [{"text": text, "index": 0, "logprobs": lp, "finish_reason": finish}]})
+        };
+        let c2 = chunk.clone();
+        return stream_one(
+            &app,
+            prompts.into_iter().next().unwrap_or_default(),
+            opts,
+            top,
+            move |t| chunk(t, Value::Null, Value::Null),
+            move |choice| {
+                c2(
+                    "",
+                    choice["finish_reason"].clone(),
+                    choice["logprobs"].clone(),
+                )
+            },
+        );
+    }
     let (choices, p, c) = compute(&app, move |app| {
         let (mut choices, mut p, mut c) = (Vec::new(), 0, 0);
         for (i, prompt) in prompts.iter().enumerate() {
-            let (mut choice, pt, ct) = app.complete(prompt, &opts, echo, logprobs)?;
-            choice["index"] = json!(i);
-            choices.push(choice);
-            p += pt;
-            c += ct;
+            for j in 0..n {
+                // Each of the n choices samples with its own seed (greedy ones are equal).
+                let o = GenerateOptions {
+                    seed: opts.seed.wrapping_add(j as u64),
+                    ..opts.clone()
+                };
+                let (mut choice, pt, ct) = app.complete(prompt, &o, echo, top, &mut |_| {})?;
+                choice["index"] = json!(i * n + j);
+                choices.push(choice);
+                if j == 0 {
+                    p += pt;
+                }
+                c += ct;
+            }
         }
         Ok((choices, p, c))
     })
@@ -376,52 +547,127 @@ async fn completions(
         "model": app.name,
         "choices": choices,
         "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
-    })))
+    }))
+    .into_response())
+}
+
+/// A chat choice's log-probs in the chat shape, from a completion choice.
+fn chat_logprobs(choice: &Value, top: usize) -> Value {
+    let tokens = choice["logprobs"]["tokens"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let lps = choice["logprobs"]["token_logprobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let alts = choice["logprobs"]["alternatives"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let content: Vec<Value> = tokens
+        .iter()
+        .zip(&lps)
+        .enumerate()
+        .map(|(i, (t, l))| {
+            let bytes: Vec<u8> = t.as_str().unwrap_or_default().bytes().collect();
+            let top_lps: Vec<Value> = alts
+                .get(i)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().take(top).cloned().collect())
+                .unwrap_or_default();
+            json!({"token": t, "logprob": l, "bytes": bytes, "top_logprobs": top_lps})
+        })
+        .collect();
+    json!({"content": content})
 }
 
 async fn chat(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Json(req): Json<ChatRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     app.check(&headers, req.model.as_deref(), req.n)?;
     let max = req
         .max_completion_tokens
         .or(req.max_tokens)
         .unwrap_or(app.max_tokens.min(256));
     let opts = app.options(max, req.temperature, req.top_p, req.seed, req.stop)?;
+    if req.top_logprobs.is_some_and(|k| k > MAX_TOP) {
+        return Err(bad(format!("top_logprobs must be at most {MAX_TOP}")));
+    }
+    if req.top_logprobs.is_some() && !req.logprobs {
+        return Err(bad("top_logprobs needs logprobs: true"));
+    }
     let prompt = app.model.chat_prompt_for(&req.messages)?;
     let want_logprobs = req.logprobs;
-    let (choice, p, c) =
-        compute(&app, move |app| app.complete(&prompt, &opts, false, true)).await?;
-    let content: Vec<Value> = choice["logprobs"]["tokens"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .zip(
-            choice["logprobs"]["token_logprobs"]
-                .as_array()
-                .into_iter()
-                .flatten(),
-        )
-        .map(|(t, l)| {
-            let bytes: Vec<u8> = t.as_str().unwrap_or_default().bytes().collect();
-            json!({"token": t, "logprob": l, "bytes": bytes, "top_logprobs": []})
-        })
-        .collect();
+    let top = req.top_logprobs.unwrap_or(0) as usize;
+    let n = req.n.unwrap_or(1);
+    let (id, created, name) = (format!("chatcmpl-{}", now()), now(), app.name.clone());
+    if req.stream {
+        if n != 1 {
+            return Err(bad("stream: true takes n = 1 here"));
+        }
+        let chunk = move |delta: Value, finish: Value, lp: Value| {
+            json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": name,
+                   "choices": [{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": finish}]})
+        };
+        let c2 = chunk.clone();
+        let first = std::sync::atomic::AtomicBool::new(true);
+        return stream_one(
+            &app,
+            prompt,
+            opts,
+            Some(top),
+            move |t| {
+                let delta = if first.swap(false, Ordering::SeqCst) {
+                    json!({"role": "assistant", "content": t})
+                } else {
+                    json!({"content": t})
+                };
+                chunk(delta, Value::Null, Value::Null)
+            },
+            move |choice| {
+                let lp = if want_logprobs {
+                    chat_logprobs(choice, top)
+                } else {
+                    Value::Null
+                };
+                c2(json!({}), choice["finish_reason"].clone(), lp)
+            },
+        );
+    }
+    let (choices, p, c) = compute(&app, move |app| {
+        let (mut choices, mut p, mut c) = (Vec::new(), 0, 0);
+        for j in 0..n {
+            let o = GenerateOptions {
+                seed: opts.seed.wrapping_add(j as u64),
+                ..opts.clone()
+            };
+            let (choice, pt, ct) = app.complete(&prompt, &o, false, Some(top), &mut |_| {})?;
+            choices.push(json!({
+                "index": j,
+                "message": {"role": "assistant", "content": choice["text"]},
+                "logprobs": if want_logprobs { chat_logprobs(&choice, top) } else { Value::Null },
+                "finish_reason": choice["finish_reason"],
+            }));
+            if j == 0 {
+                p = pt;
+            }
+            c += ct;
+        }
+        Ok((choices, p, c))
+    })
+    .await?;
     Ok(Json(json!({
         "id": format!("chatcmpl-{}", now()),
         "object": "chat.completion",
         "created": now(),
         "model": app.name,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": choice["text"]},
-            "logprobs": if want_logprobs { json!({"content": content}) } else { Value::Null },
-            "finish_reason": choice["finish_reason"],
-        }],
+        "choices": choices,
         "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
-    })))
+    }))
+    .into_response())
 }
 
 async fn log_line(req: Request, next: Next) -> Response {
