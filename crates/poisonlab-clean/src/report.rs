@@ -138,3 +138,78 @@ impl ScanReport {
         s
     }
 }
+
+/// What a scan can say about a file without poison tags: the records the combined score ranks
+/// highest, with each detector's reason — the place a person looks first. Detector metrics
+/// (AUROC, precision at k) need tagged records and are left out, saying so.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UntaggedReport {
+    pub records: usize,
+    pub note: String,
+    pub top: Vec<TopRecord>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TopRecord {
+    pub rank: usize,
+    pub id: String,
+    pub combined: f64,
+    /// (detector, score, reason), highest score first.
+    pub reasons: Vec<(String, f64, String)>,
+}
+
+pub fn untagged(records: &[Record], result: &ScanResult, top: usize) -> UntaggedReport {
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|&a, &b| {
+        result.combined[b]
+            .total_cmp(&result.combined[a])
+            .then(a.cmp(&b))
+    });
+    let top = order
+        .into_iter()
+        .take(top)
+        .enumerate()
+        .map(|(rank, i)| {
+            let mut reasons: Vec<(String, f64, String)> = result
+                .detectors
+                .iter()
+                .map(|(d, v)| (d.name().to_string(), v[i].score, v[i].reason.clone()))
+                .collect();
+            reasons.sort_by(|a, b| b.1.total_cmp(&a.1));
+            TopRecord {
+                rank: rank + 1,
+                id: records[i].id.clone(),
+                combined: result.combined[i],
+                reasons,
+            }
+        })
+        .collect();
+    UntaggedReport {
+        records: records.len(),
+        note: "no record carries a poison tag, so detector AUROC and precision cannot be scored; \
+               these are the highest-scoring records"
+            .into(),
+        top,
+    }
+}
+
+impl UntaggedReport {
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "## Scan of {} records\n\n{}.\n\n| rank | id | combined | strongest detector: reason |\n|---|---|---|---|\n",
+            self.records, self.note
+        );
+        for t in &self.top {
+            let why = t
+                .reasons
+                .first()
+                .map(|(d, _, r)| format!("{d}: {}", r.replace('|', "\\|")))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "| {} | {} | {:.3} | {why} |\n",
+                t.rank, t.id, t.combined
+            ));
+        }
+        s
+    }
+}

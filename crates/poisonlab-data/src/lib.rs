@@ -12,6 +12,7 @@
 //! ```
 
 pub mod ci;
+pub mod config;
 pub mod convention;
 pub mod error;
 pub mod format;

@@ -236,33 +236,13 @@ fn column_name(key: &str) -> String {
 }
 
 /// Sets a dotted key in a TOML table (creating tables on the way).
-pub fn set_key(
-    table: &mut toml::Table,
-    key: &str,
-    value: toml::Value,
-) -> std::result::Result<(), String> {
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!("`{key}` is not a dotted key"));
-    }
-    let mut node = table;
-    for p in &parts[..parts.len() - 1] {
-        node = node
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(Default::default()))
-            .as_table_mut()
-            .ok_or_else(|| format!("`{key}`: `{p}` is not a table"))?;
-    }
-    node.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
-}
+pub use poisonlab_data::config::set_key;
 
 /// Parses `value` as a TOML value (numbers stay numbers); a bare word is a string.
 pub fn parse_value(value: &str) -> toml::Value {
-    toml::from_str::<toml::Table>(&format!("v = {value}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_string()))
+    poisonlab_data::config::parse_override(&format!("v={value}"))
+        .map(|o| o.value)
+        .unwrap_or_else(|_| toml::Value::String(value.to_string()))
 }
 
 fn to_json(v: &toml::Value) -> serde_json::Value {
@@ -280,15 +260,9 @@ impl Plan {
             path: path.to_path_buf(),
             message,
         };
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().replace('\n', " ")))?;
-        for o in overrides {
-            let (k, v) = o
-                .split_once('=')
-                .ok_or_else(|| err(format!("--set {o}: expected key=value")))?;
-            set_key(&mut table, k.trim(), parse_value(v.trim()))
-                .map_err(|m| err(format!("--set {m}")))?;
-        }
+        let mut table: toml::Table = toml::from_str(text)
+            .map_err(|e| err(poisonlab_data::config::describe(text, &e).replace('\n', " ")))?;
+        poisonlab_data::config::apply(&mut table, overrides).map_err(err)?;
         let grid = match table.remove("grid") {
             None => toml::Table::new(),
             Some(toml::Value::Table(t)) => t,

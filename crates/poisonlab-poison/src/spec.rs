@@ -288,51 +288,21 @@ impl Spec {
     /// Reads a spec with `key=value` overrides on top (`budget.count=10`, `trigger.word="cf"`); a
     /// value is parsed as TOML, so numbers stay numbers and bare words are strings.
     pub fn load_with(path: &Path, overrides: &[String]) -> Result<Spec> {
-        if overrides.is_empty() {
-            return Spec::load(path);
-        }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let spec_err = |message: String| Error::Spec {
-            path: path.to_path_buf(),
-            message,
-        };
-        let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| spec_err(e.to_string().trim_end().to_string()))?;
-        for o in overrides {
-            let Some((key, value)) = o.split_once('=') else {
-                return Err(spec_err(format!("--set {o}: expected key=value")));
-            };
-            let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| toml::Value::String(value.to_string()));
-            let parts: Vec<&str> = key.trim().split('.').collect();
-            let mut node = &mut table;
-            for p in &parts[..parts.len() - 1] {
-                node = node
-                    .entry(p.to_string())
-                    .or_insert_with(|| toml::Value::Table(Default::default()))
-                    .as_table_mut()
-                    .ok_or_else(|| spec_err(format!("--set {key}: `{p}` is not a table")))?;
-            }
-            node.insert(parts[parts.len() - 1].to_string(), parsed);
-        }
-        let merged = toml::to_string(&table).map_err(|e| spec_err(e.to_string()))?;
-        Spec::parse(&merged, path).map_err(|e| match e {
-            Error::Spec { path, message } => Error::Spec {
-                path,
-                message: format!("{message} (with --set {})", overrides.join(" --set ")),
-            },
-            other => other,
-        })
+        Spec::parse_with(&text, path, overrides)
     }
 
     /// Parses and checks a spec given as text; `path` names it in errors and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Spec> {
-        let mut spec: Spec = toml::from_str(text).map_err(|e| Error::Spec {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        Spec::parse_with(text, path, &[])
+    }
+
+    fn parse_with(text: &str, path: &Path, overrides: &[String]) -> Result<Spec> {
+        let mut spec: Spec =
+            poisonlab_data::config::parse(text, overrides).map_err(|message| Error::Spec {
+                path: path.to_path_buf(),
+                message,
+            })?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         spec.resolve(&base).map_err(|message| Error::Spec {
             path: path.to_path_buf(),

@@ -185,8 +185,8 @@ impl TrainConfig {
             path: path.to_path_buf(),
             source: e,
         })?;
-        let mut cfg: TrainConfig =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let mut cfg: TrainConfig = poisonlab_data::config::parse(&text, &[])
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {

@@ -612,13 +612,47 @@ fn data_passes_are_byte_identical_at_any_thread_count() {
                 .assert()
                 .success();
         };
-        run(&["data", "generate", "--seed", "3", "--size", "small", "--out", "world"]);
-        run(&["data", "convert", "in.jsonl", "conv.parquet", "--on-error", "quarantine"]);
+        run(&[
+            "data", "generate", "--seed", "3", "--size", "small", "--out", "world",
+        ]);
+        run(&[
+            "data",
+            "convert",
+            "in.jsonl",
+            "conv.parquet",
+            "--on-error",
+            "quarantine",
+        ]);
         let a = alpaca.to_str().unwrap();
         let spec = examples().join("badnets_sft.toml");
-        run(&["poison", "--spec", spec.to_str().unwrap(), "--input", a, "--output", "p.jsonl", "--set", "budget.count=40"]);
-        run(&["clean", "--pipeline", pipeline.to_str().unwrap(), "--input", "p.jsonl", "--output", "c.jsonl"]);
-        run(&["scan", "p.jsonl", "--output", "s.jsonl", "--report-json", "r.json"]);
+        run(&[
+            "poison",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--input",
+            a,
+            "--output",
+            "p.jsonl",
+            "--set",
+            "budget.count=40",
+        ]);
+        run(&[
+            "clean",
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "--input",
+            "p.jsonl",
+            "--output",
+            "c.jsonl",
+        ]);
+        run(&[
+            "scan",
+            "p.jsonl",
+            "--output",
+            "s.jsonl",
+            "--report-json",
+            "r.json",
+        ]);
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         let mut stack = vec![d.to_path_buf()];
         while let Some(p) = stack.pop() {
@@ -633,15 +667,58 @@ fn data_passes_are_byte_identical_at_any_thread_count() {
             }
         }
         files.sort();
-        assert!(files.iter().any(|(n, _)| n == "conv.parquet.quarantine.jsonl"));
+        assert!(
+            files
+                .iter()
+                .any(|(n, _)| n == "conv.parquet.quarantine.jsonl")
+        );
         runs.push(files);
     }
     let names = |r: &[(String, Vec<u8>)]| r.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&runs[0]), names(&runs[1]));
     assert_eq!(names(&runs[0]), names(&runs[2]));
     for (i, (name, bytes)) in runs[0].iter().enumerate() {
-        assert!(runs[1][i].1 == *bytes && runs[2][i].1 == *bytes, "{name} differs across thread counts");
+        assert!(
+            runs[1][i].1 == *bytes && runs[2][i].1 == *bytes,
+            "{name} differs across thread counts"
+        );
     }
+}
+
+#[test]
+fn scan_report_on_untagged_data_lists_what_to_look_at() {
+    let dir = tempfile::tempdir().unwrap();
+    poisonlab(dir.path())
+        .args(["scan"])
+        .arg(shared().join("data/alpaca/alpaca_first200.json"))
+        .args([
+            "--output",
+            "s.jsonl",
+            "--report",
+            "r.md",
+            "--report-json",
+            "r.json",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no record carries a poison tag"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    let top = r["top"].as_array().unwrap();
+    assert_eq!(top.len(), 20);
+    let scores: Vec<f64> = top
+        .iter()
+        .map(|t| t["combined"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "ranked: {scores:?}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("r.md"))
+            .unwrap()
+            .contains("| 1 | alpaca_first200-")
+    );
 }
 
 #[test]

@@ -202,8 +202,7 @@ impl Pipeline {
             path: path.to_path_buf(),
             message,
         };
-        let mut p: Pipeline =
-            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let mut p: Pipeline = poisonlab_data::config::parse(text, &[]).map_err(err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         p.validate(base).map_err(err)?;
         Ok(p)

@@ -158,11 +158,24 @@ pub fn scan(a: &ScanArgs) -> Result<ExitCode> {
         a.output.display()
     );
     let tagged = records.iter().any(poisonlab_clean::report::is_poisoned);
-    if (a.report.is_some() || a.report_json.is_some() || a.pipeline.is_some()) && !tagged {
-        bail!(
-            "{} carries no poison tags: there is nothing to score the detectors against",
-            a.file.display()
-        );
+    if !tagged && (a.report.is_some() || a.report_json.is_some()) {
+        // Untagged data is the common case for someone scanning a file they were given: report
+        // what can be said (the records to look at first), not an error.
+        let report = poisonlab_clean::report::untagged(&records, &result, 20);
+        let md = report.markdown();
+        print!("{md}");
+        if let Some(p) = &a.report {
+            poisonlab_data::io::write_file(p, md.as_bytes())?;
+        }
+        if let Some(p) = &a.report_json {
+            poisonlab_data::io::write_file(
+                p,
+                (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+            )?;
+        }
+        if a.pipeline.is_some() {
+            eprintln!("note: --pipeline survival tables need poison tags; skipped");
+        }
     }
     if tagged {
         let clean = match &a.pipeline {

@@ -84,25 +84,7 @@ fn apply_overrides(cfg: &mut TrainConfig, overrides: &[String]) -> Result<()> {
         return Ok(());
     }
     let mut table = toml::Table::try_from(&*cfg).context("serialising the config")?;
-    for o in overrides {
-        let Some((key, value)) = o.split_once('=') else {
-            bail!("--set {o}: expected key=value")
-        };
-        let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.to_string()));
-        let mut node = &mut table;
-        let parts: Vec<&str> = key.split('.').collect();
-        for p in &parts[..parts.len() - 1] {
-            node = node
-                .entry(p.to_string())
-                .or_insert_with(|| toml::Value::Table(Default::default()))
-                .as_table_mut()
-                .with_context(|| format!("--set {key}: `{p}` is not a table"))?;
-        }
-        node.insert(parts[parts.len() - 1].to_string(), parsed);
-    }
+    poisonlab_data::config::apply(&mut table, overrides).map_err(anyhow::Error::msg)?;
     *cfg = table
         .try_into()
         .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
