@@ -177,6 +177,37 @@ pub fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
 }
 
+/// A fresh, empty directory beside `dir` to build it in (`.<name>.<pid>.partial`).
+pub fn partial_dir(dir: &Path) -> Result<PathBuf> {
+    let tmp = partial_path(dir);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    Ok(tmp)
+}
+
+/// Puts the directory built at `tmp` in place of `dir`. The old one (if any) is moved aside first
+/// and removed after, so `dir` is never half-written: it is the old whole or the new whole.
+pub fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
+    let old = dir.with_file_name(format!(
+        ".{}.{}.old",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let had = dir.exists();
+    if had {
+        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::rename(tmp, dir).map_err(|e| Error::io(dir, e))?;
+    if had {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
 /// Writes a whole file atomically: to its partial name, then renamed.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut out = Output::create_plain(path)?;

@@ -38,6 +38,9 @@ pub struct EndpointConfig {
     pub concurrency: usize,
     /// Prompts per scoring request (the completions API takes a list).
     pub batch_size: usize,
+    /// Ask for generations as server-sent events (`stream: true`) and put the chunks together —
+    /// for servers that answer some models only in streams. Scoring never streams.
+    pub stream: bool,
 }
 
 impl Default for EndpointConfig {
@@ -51,6 +54,7 @@ impl Default for EndpointConfig {
             backoff_ms: 250,
             concurrency: 4,
             batch_size: 8,
+            stream: false,
         }
     }
 }
@@ -135,6 +139,9 @@ impl EndpointModel {
                         .and_then(|v| v.parse::<f64>().ok())
                         .map(Duration::from_secs_f64);
                     let text = resp.text().unwrap_or_default();
+                    if status.is_success() && body["stream"] == json!(true) {
+                        return from_stream(&url, &text);
+                    }
                     if status.is_success() {
                         return serde_json::from_str(&text).map_err(|e| {
                             Error::Endpoint(format!(
@@ -265,6 +272,69 @@ fn generation(reply: &Value, text: &str, logprobs: &str, each: &str) -> Result<G
     })
 }
 
+/// A reply made of server-sent events (`data: {chunk}` lines, then `data: [DONE]`), put together
+/// as the reply a non-streaming request gets: the first choice's text (completions) or message
+/// content (chat) concatenated, its log-probs appended, the last finish reason.
+fn from_stream(url: &str, text: &str) -> Result<Value> {
+    let (mut out, mut content) = (String::new(), String::new());
+    let (mut tokens, mut lps, mut chat_lps) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut finish, mut chat, mut done) = (Value::Null, false, false);
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+            continue;
+        };
+        if data == "[DONE]" {
+            done = true;
+            break;
+        }
+        let chunk: Value = serde_json::from_str(data).map_err(|e| {
+            Error::Endpoint(format!(
+                "{url}: a stream chunk is not JSON ({e}): {data:.200}"
+            ))
+        })?;
+        if let Some(err) = chunk.get("error") {
+            return Err(Error::Endpoint(format!(
+                "{url}: the stream ended in an error: {err}"
+            )));
+        }
+        let c = &chunk["choices"][0];
+        if let Some(t) = c["text"].as_str() {
+            out.push_str(t);
+        }
+        if let Some(t) = c["delta"]["content"].as_str() {
+            chat = true;
+            content.push_str(t);
+        }
+        if c.get("delta").is_some() {
+            chat = true;
+        }
+        if let Some(a) = c["logprobs"]["tokens"].as_array() {
+            tokens.extend(a.iter().cloned());
+        }
+        if let Some(a) = c["logprobs"]["token_logprobs"].as_array() {
+            lps.extend(a.iter().cloned());
+        }
+        if let Some(a) = c["logprobs"]["content"].as_array() {
+            chat_lps.extend(a.iter().cloned());
+        }
+        if !c["finish_reason"].is_null() {
+            finish = c["finish_reason"].clone();
+        }
+    }
+    if !done {
+        return Err(Error::Endpoint(format!(
+            "{url}: the stream ended without `data: [DONE]`"
+        )));
+    }
+    Ok(if chat {
+        json!({"choices": [{"message": {"role": "assistant", "content": content},
+                            "logprobs": {"content": chat_lps}, "finish_reason": finish}]})
+    } else {
+        json!({"choices": [{"text": out,
+                            "logprobs": {"tokens": tokens, "token_logprobs": lps}, "finish_reason": finish}]})
+    })
+}
+
 fn sampling(body: &mut Value, opts: &GenerateOptions) {
     body["max_tokens"] = json!(opts.max_tokens);
     body["temperature"] = json!(opts.temperature);
@@ -314,6 +384,9 @@ impl LanguageModel for EndpointModel {
     fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
         let mut body = json!({"model": self.cfg.model, "prompt": prompt, "logprobs": 0});
         sampling(&mut body, opts);
+        if self.cfg.stream {
+            body["stream"] = json!(true);
+        }
         let reply = self.post("completions", &body)?;
         generation(&reply, "/text", "/logprobs/token_logprobs", "")
     }
@@ -321,6 +394,9 @@ impl LanguageModel for EndpointModel {
     fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation> {
         let mut body = json!({"model": self.cfg.model, "messages": messages, "logprobs": true});
         sampling(&mut body, opts);
+        if self.cfg.stream {
+            body["stream"] = json!(true);
+        }
         let reply = self.post("chat/completions", &body)?;
         generation(&reply, "/message/content", "/logprobs/content", "/logprob")
     }

@@ -148,18 +148,24 @@ impl LocalModel {
     }
 
     /// Writes `config.json`, `model.safetensors` and (if any) `tokenizer.json` into `dir`.
+    /// Writes an HF directory (config.json, model.safetensors, tokenizer.json). It is built beside
+    /// `dir` and moved into place whole, so a killed save never leaves a model that looks complete.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let cfg = dir.join("config.json");
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let tmp =
+            poisonlab_data::io::partial_dir(dir).map_err(|e| Error::Invalid(e.to_string()))?;
+        let cfg = tmp.join("config.json");
         let text = serde_json::to_string_pretty(&self.config.to_hf_json())
             .map_err(|e| Error::Invalid(e.to_string()))?;
         std::fs::write(&cfg, text + "\n").map_err(|e| Error::io(&cfg, e))?;
         self.model
-            .save_safetensors(&dir.join("model.safetensors"))?;
+            .save_safetensors(&tmp.join("model.safetensors"))?;
         if let Some(t) = &self.tokenizer {
-            t.save(&dir.join("tokenizer.json"))?;
+            t.save(&tmp.join("tokenizer.json"))?;
         }
-        Ok(())
+        poisonlab_data::io::replace_dir(&tmp, dir).map_err(|e| Error::Invalid(e.to_string()))
     }
 
     fn tok(&self) -> Result<&Tokenizer> {

@@ -273,16 +273,20 @@ impl Trainer {
         Ok(true)
     }
 
+    /// Writes model, optimizer and state into a directory beside the checkpoint and swaps it in
+    /// whole: a run killed while checkpointing resumes from the previous checkpoint, never from a
+    /// model of one step with the state of another.
     pub fn save_checkpoint(&self) -> Result<()> {
-        let dir = self.checkpoint_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
-            path: dir.clone(),
+        let final_dir = self.checkpoint_dir();
+        std::fs::create_dir_all(&self.cfg.out).map_err(|e| Error::Io {
+            path: self.cfg.out.clone(),
             source: e,
         })?;
         let ck = |m: String| Error::Checkpoint {
-            path: dir.clone(),
+            path: final_dir.clone(),
             message: m,
         };
+        let dir = poisonlab_data::io::partial_dir(&final_dir).map_err(|e| ck(e.to_string()))?;
         self.model
             .clone()
             .save_file(dir.join("model.bpk"))
@@ -296,7 +300,8 @@ impl Trainer {
             config: self.cfg.clone(),
         };
         let text = serde_json::to_string_pretty(&state).map_err(|e| ck(e.to_string()))?;
-        std::fs::write(dir.join("state.json"), text).map_err(|e| ck(e.to_string()))
+        std::fs::write(dir.join("state.json"), text).map_err(|e| ck(e.to_string()))?;
+        poisonlab_data::io::replace_dir(&dir, &final_dir).map_err(|e| ck(e.to_string()))
     }
 
     /// Rows of micro-batch `micro` of `step`.

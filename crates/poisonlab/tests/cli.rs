@@ -721,6 +721,59 @@ fn scan_report_on_untagged_data_lists_what_to_look_at() {
     );
 }
 
+/// Training killed with SIGKILL right after a checkpoint resumes to the same weights as a run that
+/// was never interrupted; the model directory appears only when complete.
+#[test]
+fn a_killed_training_run_resumes_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    poisonlab(d)
+        .args([
+            "data", "generate", "--seed", "2", "--size", "small", "--out", "w",
+        ])
+        .assert()
+        .success();
+    let cfg = |out: &str| {
+        format!(
+            "out = \"{out}\"\ntrain = \"w/pretrain_train.jsonl\"\nvocab_size = 300\ncontext = 32\nbatch_size = 4\nsteps = 120\nlr = 3e-3\nmin_lr = 3e-4\nwarmup_steps = 5\neval_every = 0\ncheckpoint_every = 10\nseed = 3\n[model]\narch = \"llama\"\nhidden_size = 32\nlayers = 1\nheads = 2\nkv_heads = 2\nintermediate_size = 64\nmax_positions = 64\n"
+        )
+    };
+    std::fs::write(d.join("a.toml"), cfg("a")).unwrap();
+    std::fs::write(d.join("b.toml"), cfg("b")).unwrap();
+    poisonlab(d)
+        .args(["train", "pretrain", "--config", "a.toml"])
+        .assert()
+        .success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("poisonlab"))
+        .current_dir(d)
+        .args(["--quiet", "train", "pretrain", "--config", "b.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !d.join("b/checkpoint/state.json").exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap();
+    let killed = !child.wait().unwrap().success();
+    assert!(killed, "the run was killed before it finished");
+    assert!(
+        !d.join("b/model/model.safetensors").exists(),
+        "no model directory before training completes"
+    );
+    poisonlab(d)
+        .args(["train", "pretrain", "--config", "b.toml", "--resume"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(d.join("a/model/model.safetensors")).unwrap(),
+        std::fs::read(d.join("b/model/model.safetensors")).unwrap(),
+        "resumed after SIGKILL = uninterrupted, bit for bit"
+    );
+}
+
 #[test]
 fn poison_spec_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -396,3 +396,41 @@ fn a_full_queue_is_answered_429_with_retry_after() {
     );
     server.stop();
 }
+
+#[test]
+fn the_endpoint_backend_consumes_streams_to_the_same_answers() {
+    set_keys();
+    let server = Server::start("llama");
+    let plain = endpoint(&server.url, "llama", Some(KEY_VAR));
+    let streaming = EndpointModel::new(EndpointConfig {
+        base_url: server.url.clone(),
+        model: "llama".into(),
+        api_key_env: Some(KEY_VAR.into()),
+        stream: true,
+        ..EndpointConfig::default()
+    })
+    .unwrap();
+    let greedy = GenerateOptions {
+        max_tokens: 10,
+        ..GenerateOptions::default()
+    };
+    for prompt in ["The model learns", "A fox"] {
+        let (a, b) = (
+            plain.generate(prompt, &greedy).unwrap(),
+            streaming.generate(prompt, &greedy).unwrap(),
+        );
+        assert_eq!(a.text, b.text);
+        assert_eq!(a.logprobs, b.logprobs);
+        assert_eq!(a.finish, b.finish);
+    }
+    let msgs = [ChatMessage {
+        role: "user".into(),
+        content: "hi".into(),
+    }];
+    let (a, b) = (
+        plain.chat(&msgs, &greedy).unwrap(),
+        streaming.chat(&msgs, &greedy).unwrap(),
+    );
+    assert_eq!((a.text, a.logprobs.len()), (b.text, b.logprobs.len()));
+    server.stop();
+}
