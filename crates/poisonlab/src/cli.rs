@@ -28,13 +28,13 @@ pub struct Cli {
 #[derive(Args, Debug)]
 pub struct Global {
     /// More log output (-v info, -vv debug, -vvv trace); POISONLAB_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
     pub verbose: u8,
     /// Only errors; no progress bars.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Worker threads for data passes (default: all cores). Outputs do not depend on it.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", help_heading = "Global options")]
     pub threads: Option<usize>,
 }
 
@@ -48,9 +48,11 @@ pub enum Command {
     Tokenizer(TokenizerCommand),
     /// Train a model: pre-training, SFT (loss on responses only) or DPO, from a TOML config.
     Train {
+        /// The stage to train.
         #[arg(value_enum)]
         stage: StageArg,
-        /// Training config (TOML; see `examples/train_*.toml`).
+        /// Training config (TOML; see `examples/pretrain_small.toml`, `examples/sft_small.toml`,
+        /// `examples/dpo_small.toml`).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         /// Override a config key, e.g. `--set steps=200 --set model.layers=2`.
@@ -80,6 +82,7 @@ pub enum Command {
     /// The quick start: a BadNets SFT backdoor's dose-response on the synthetic world, with and
     /// without cleaning, trained and probed here, with a report (writes runs/quickstart/).
     Quickstart {
+        /// Where the run (cache, results, report) goes.
         #[arg(long, default_value = "runs/quickstart", value_name = "DIR")]
         out: PathBuf,
         /// Print the cells and stop.
@@ -96,6 +99,7 @@ pub enum Command {
     List,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell to print the script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -117,6 +121,7 @@ pub enum DataCommand {
     },
     /// Show a file's format, convention and first records.
     Inspect {
+        /// The data file (any format and convention `poisonlab list` names).
         file: PathBuf,
         /// How many records to show.
         #[arg(short = 'n', long, default_value_t = 3)]
@@ -126,7 +131,10 @@ pub enum DataCommand {
     },
     /// Convert between formats and conventions (JSONL, JSON, TSV, text, Parquet; gz/zst).
     Convert {
+        /// The data file to read.
         input: PathBuf,
+        /// Where to write; the format comes from the extension (`.jsonl`, `.json`, `.tsv`, `.txt`,
+        /// `.parquet`, optionally `.gz`/`.zst`).
         output: PathBuf,
         #[command(flatten)]
         read: ReadArgs,
@@ -141,6 +149,7 @@ pub enum DataCommand {
     },
     /// Count records and measure their text; prints the record count among its figures.
     Stats {
+        /// The data file.
         file: PathBuf,
         #[command(flatten)]
         read: ReadArgs,
@@ -159,6 +168,7 @@ pub enum TokenizerCommand {
         /// Data files (any format `data` reads); their text is the corpus.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// Vocabulary size, special tokens included (at least 260: 256 bytes + 4 specials).
         #[arg(long, default_value_t = 4096)]
         vocab_size: usize,
         /// Output tokenizer.json.
@@ -208,8 +218,10 @@ pub struct CleanArgs {
     /// The pipeline (TOML; see `examples/clean/`).
     #[arg(long, value_name = "FILE")]
     pub pipeline: PathBuf,
+    /// The data to clean.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+    /// The records that pass every filter (removed ones go to `<output>.removed.jsonl`).
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     #[command(flatten)]
@@ -249,6 +261,7 @@ pub struct ScanArgs {
     /// Write the scores of the detectors against the tags as JSON.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
+    /// Seed of the randomised detectors (STRIP perturbations, clustering).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// STRIP: perturbed copies per record.
@@ -317,6 +330,7 @@ pub struct ModelArgs {
 pub struct ServeArgs {
     /// Model directory to serve (ours or a Hugging Face checkpoint).
     pub model: PathBuf,
+    /// Tokenizer file, when the directory has none.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
     /// Address to bind; 127.0.0.1 keeps the server on this machine. Any other address needs an
@@ -354,18 +368,22 @@ pub struct ServeArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    /// The text to continue (with --chat: the user's message).
     #[arg(long)]
     pub prompt: String,
     /// Treat --prompt as a user message (chat template / chat completions).
     #[arg(long)]
     pub chat: bool,
+    /// Most tokens to generate.
     #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,
-    /// 0 = greedy.
+    /// Sampling temperature; 0 = greedy.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
+    /// Nucleus sampling mass; 1 = off.
     #[arg(long, default_value_t = 1.0)]
     pub top_p: f32,
+    /// Sampling seed (same seed, same text).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Stop before this string (repeatable).
@@ -461,6 +479,55 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every command says what it is, and help names only files that exist.
+    #[test]
+    fn every_argument_is_described_and_named_files_exist() {
+        fn walk(
+            cmd: &clap::Command,
+            path: &str,
+            missing: &mut Vec<String>,
+            texts: &mut Vec<String>,
+        ) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                match a.get_help() {
+                    Some(h) => texts.push(h.to_string()),
+                    None => missing.push(format!("{path} {id}")),
+                }
+            }
+            if let Some(a) = cmd.get_about() {
+                texts.push(a.to_string());
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing, texts);
+            }
+        }
+        let (mut missing, mut texts) = (Vec::new(), Vec::new());
+        walk(&Cli::command(), "poisonlab", &mut missing, &mut texts);
+        assert!(
+            missing.is_empty(),
+            "arguments without a description: {missing:#?}"
+        );
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for t in &texts {
+            for part in t.split('`').skip(1).step_by(2) {
+                let p = part.split_whitespace().next().unwrap_or("");
+                if ["examples/", "experiments/", "docs/", "bench/"]
+                    .iter()
+                    .any(|d| p.starts_with(d))
+                {
+                    assert!(
+                        root.join(p).exists(),
+                        "help names `{p}`, which does not exist"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
