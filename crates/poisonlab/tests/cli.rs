@@ -459,11 +459,54 @@ fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
         "name = \"s\"\nseed = 1\nlabel = \"clean\"\n[stage]\nkind = \"pretrain\"\nmode = \"modify\"\n[budget]\nrate = 0.01\n[trigger]\nkind = \"sudo\"\n",
     )
     .unwrap();
-    let cases: [(&str, Vec<&str>, Vec<&str>); 2] = [
+    let pipeline = examples().join("../clean/pretrain.toml");
+    let pipeline = pipeline.to_str().unwrap();
+    // Scanning holds its input in memory and is slower per byte: a smaller file.
+    let big = std::fs::read_to_string(dir.path().join("big.jsonl")).unwrap();
+    let small: String = big.lines().take(20_000).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("small.jsonl"), small).unwrap();
+    drop(big);
+    let cases: [(&str, Vec<&str>, Vec<&str>); 5] = [
         (
             "convert",
             vec!["data", "convert", "big.jsonl", "out.jsonl.zst"],
             vec!["out.jsonl.zst"],
+        ),
+        (
+            "clean",
+            vec![
+                "clean",
+                "--pipeline",
+                pipeline,
+                "--input",
+                "small.jsonl",
+                "--output",
+                "c.jsonl",
+            ],
+            vec!["c.jsonl", "c.jsonl.removed.jsonl"],
+        ),
+        (
+            "scan",
+            vec![
+                "scan",
+                "small.jsonl",
+                "--output",
+                "s.jsonl",
+                "--detectors",
+                "onion,salience",
+            ],
+            vec!["s.jsonl"],
+        ),
+        (
+            "generate",
+            vec![
+                "data", "generate", "--seed", "4", "--size", "small", "--out", "w",
+            ],
+            vec![
+                "w/manifest.json",
+                "w/pretrain_train.jsonl",
+                "w/sft_train.jsonl",
+            ],
         ),
         (
             "poison",
@@ -481,15 +524,21 @@ fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
     ];
     for (what, args, outputs) in cases {
         let killed = kill_mid_pass(dir.path(), &args);
-        if killed {
-            for o in &outputs {
-                assert!(
-                    !dir.path().join(o).exists(),
-                    "{what}: a killed pass left {o} under its final name"
-                );
-            }
-        } else {
+        if !killed {
             eprintln!("{what}: finished before it could be killed; checking the rerun only");
+        }
+        // Whatever is under a final name after the kill must be complete: equal to what a full
+        // run writes. (A multi-file command may have finished some files before the kill.)
+        let after_kill: Vec<Option<Vec<u8>>> = outputs
+            .iter()
+            .map(|o| std::fs::read(dir.path().join(o)).ok())
+            .collect();
+        if killed && what != "generate" {
+            // One pass, one set of outputs: none of them may be there before the pass ends.
+            assert!(
+                after_kill.iter().all(Option::is_none),
+                "{what}: a killed pass left an output under its final name"
+            );
         }
         poisonlab(dir.path()).args(&args).assert().success();
         let first: Vec<Vec<u8>> = outputs
@@ -506,6 +555,14 @@ fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
                 b,
                 "{what}: {o} differs"
             );
+        }
+        for ((o, k), b) in outputs.iter().zip(&after_kill).zip(&first) {
+            if let Some(k) = k {
+                assert!(
+                    k == b,
+                    "{what}: {o} was under its final name after the kill, incomplete"
+                );
+            }
         }
     }
 }
