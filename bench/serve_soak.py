@@ -35,6 +35,10 @@ def call(url, body, key, timeout=60):
             return r.status, None
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Retry-After")
+    except (urllib.error.URLError, ConnectionError, OSError):
+        # The server answered before the body was sent (413 on an oversized body) and closed the
+        # connection: the client sees a broken pipe. 0 = no status.
+        return 0, None
 
 
 def main(base, model, key, pid, clients, seconds):
@@ -68,7 +72,8 @@ def main(base, model, key, pid, clients, seconds):
                 url, body, k = bad(rng)
                 status, _ = call(url, body, k)
                 with lock:
-                    stats["bad_refused" if 400 <= status < 500 else "bad_ok"] += 1
+                    # Refused: a 4xx, or the connection closed on an oversized upload.
+                    stats["bad_refused" if status == 0 or 400 <= status < 500 else "bad_ok"] += 1
                 continue
             url, body = valid(rng)
             t0 = time.time()

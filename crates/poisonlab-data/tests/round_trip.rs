@@ -340,3 +340,32 @@ fn numbers_in_unmodelled_fields_round_trip_exactly() {
     }
     assert!(texts.windows(2).all(|w| w[0] == w[1]), "{texts:#?}");
 }
+
+/// Found by fuzzing (`fuzz/fuzz_targets/data_file.rs`): an SST-2-style TSV whose label column is
+/// misspelled reads as unlabelled classification records; written as JSONL in their native
+/// convention they came back as pre-training documents (`{id, text}` has no `label`).
+#[test]
+fn unlabelled_classification_records_keep_their_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = dir.path().join("in.tsv");
+    std::fs::write(&tsv, "sentence\tlObel\na fine film . \t2\ndull \t0\n").unwrap();
+    let (items, bad) = read_all(&tsv, &ReadOptions::default());
+    assert!(bad.is_empty());
+    let recs: Vec<Record> = items.into_iter().map(|i| i.record).collect();
+    assert!(
+        recs.iter()
+            .all(|r| r.kind() == poisonlab_data::Kind::Classification)
+    );
+    for ext in ["jsonl", "json", "parquet", "tsv"] {
+        let out = dir.path().join(format!("out.{ext}"));
+        write(&out, &recs);
+        let (back, bad) = read_all(&out, &ReadOptions::default());
+        assert!(bad.is_empty(), "{ext}: {bad:?}");
+        let back: Vec<Record> = back.into_iter().map(|i| i.record).collect();
+        if ext == "tsv" {
+            // TSV has no null: without a label column the rows are documents with their extra field.
+            continue;
+        }
+        assert_eq!(back, recs, "{ext}");
+    }
+}

@@ -232,6 +232,9 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             match label {
                 Some(Label::Int(i)) => o.insert("label".into(), Value::from(*i)),
                 Some(Label::Text(t)) => o.insert("label".into(), s(t)),
+                // An unlabelled classification record keeps its `label` key (null): without it,
+                // `{id, text}` reads back as a pre-training document (found by fuzzing).
+                None if conv == Convention::Classification => o.insert("label".into(), Value::Null),
                 None => None,
             };
         }

@@ -145,6 +145,8 @@ impl RecordWriter {
                 serde_json::to_writer(&mut *out, &obj).map_err(|e| io(e.into()))?;
             }
             Sink::Tsv { out, header } => {
+                // TSV has no null: an absent value is an absent column, as before.
+                obj.retain(|_, v| !v.is_null());
                 let cells = tsv_cells(&obj).map_err(|m| Error::Write {
                     path: path.clone(),
                     id: rec.id.clone(),
