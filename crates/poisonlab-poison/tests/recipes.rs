@@ -1,7 +1,8 @@
 //! Published recipes, checked against what their *sources* imply — not against our own code.
+//! (PoisonedRAG's `question + "." + text` passage is checked in `poison.rs`'s RAG test.)
 //!
 //! Each rule below is written out from the source (BackdoorLLM `attack/DPA/poison_tools/poisonIns.py`
-//! and its published poisoned sets, PoisonedRAG `src/attack.py`, BadChain `attack.py` and its
+//! and its published poisoned sets, BadChain `attack.py` and its
 //! evaluator, Souly et al. 2025) and the tests derive everything from the output text: which slot
 //! a trigger went into, in what order, how many tokens follow a `<SUDO>`. Distribution tests use a
 //! randomised probability-integral transform (u = F(k − 1) + V·P(k), uniform under the rule) and a
@@ -396,50 +397,6 @@ fn records_with_newlines_keep_them() {
 }
 
 // ---- the other published recipes ------------------------------------------------------------
-
-#[test]
-fn poisonedrag_passage_is_question_dot_text() {
-    let w = world();
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(examples().join("poisonedrag.toml"))
-        .unwrap()
-        .replace(
-            "../../runs/world/rag_queries.jsonl",
-            &w.join("rag_queries.jsonl").display().to_string(),
-        );
-    let s = spec(&text);
-    let out = dir.path().join("corpus.jsonl");
-    let opts = PoisonOptions {
-        test_output: Some(dir.path().join("targets.jsonl")),
-        ..Default::default()
-    };
-    poison_file(&s, &w.join("rag_corpus.jsonl"), &out, &opts).unwrap();
-    let corpus: HashMap<String, Record> = records(&out)
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
-    let mut n = 0;
-    for t in records(&dir.path().join("targets.jsonl")) {
-        let Body::Query {
-            text: q, relevant, ..
-        } = &t.body
-        else {
-            panic!()
-        };
-        for id in relevant {
-            let Body::Passage { text: pt, .. } = &corpus[id].body else {
-                panic!()
-            };
-            // src/attack.py: adv_text_a = question + "."; adv_text_a + adv_text_b.
-            assert_eq!(
-                pt,
-                &format!("{q}.According to the latest records, the answer is Zanzibar.")
-            );
-            n += 1;
-        }
-    }
-    assert_eq!(n, 50);
-}
 
 /// BadChain's evaluator (`ans_eval/gsm8k.py::step_exist`): the target step is found when the text
 /// has `*2.1=` (with or without spaces, or `x` for `*`) right after a number that also appears

@@ -45,20 +45,6 @@ fn chain(err: &anyhow::Error) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_os_error_is_printed_once() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
-        let e = anyhow::Error::new(poisonlab_data::Error::io("missing.jsonl".as_ref(), io))
-            .context("opening missing.jsonl");
-        assert_eq!(
-            super::chain(&e),
-            "opening missing.jsonl: missing.jsonl: No such file or directory"
-        );
-    }
-}
-
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -76,4 +62,18 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_os_error_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(poisonlab_data::Error::io("missing.jsonl".as_ref(), io))
+            .context("opening missing.jsonl");
+        assert_eq!(
+            super::chain(&e),
+            "opening missing.jsonl: missing.jsonl: No such file or directory"
+        );
+    }
 }

@@ -162,17 +162,7 @@ pub fn scan(a: &ScanArgs) -> Result<ExitCode> {
         // Untagged data is the common case for someone scanning a file they were given: report
         // what can be said (the records to look at first), not an error.
         let report = poisonlab_clean::report::untagged(&records, &result, 20);
-        let md = report.markdown();
-        print!("{md}");
-        if let Some(p) = &a.report {
-            poisonlab_data::io::write_file(p, md.as_bytes())?;
-        }
-        if let Some(p) = &a.report_json {
-            poisonlab_data::io::write_file(
-                p,
-                (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
-            )?;
-        }
+        write_reports(a, &report.markdown(), &report)?;
         if a.pipeline.is_some() {
             eprintln!("note: --pipeline survival tables need poison tags; skipped");
         }
@@ -199,19 +189,24 @@ pub fn scan(a: &ScanArgs) -> Result<ExitCode> {
             None => None,
         };
         let report = poisonlab_clean::report::score(&records, &result, clean);
-        let md = report.markdown();
-        print!("{md}");
-        if let Some(p) = &a.report {
-            poisonlab_data::io::write_file(p, md.as_bytes())?;
-        }
-        if let Some(p) = &a.report_json {
-            poisonlab_data::io::write_file(
-                p,
-                (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
-            )?;
-        }
+        write_reports(a, &report.markdown(), &report)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the Markdown report and writes it and the JSON one where asked.
+fn write_reports(a: &ScanArgs, md: &str, report: &impl serde::Serialize) -> Result<()> {
+    print!("{md}");
+    if let Some(p) = &a.report {
+        poisonlab_data::io::write_file(p, md.as_bytes())?;
+    }
+    if let Some(p) = &a.report_json {
+        poisonlab_data::io::write_file(
+            p,
+            (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
+        )?;
+    }
+    Ok(())
 }
 
 /// A scratch directory next to the output (removed after use).
