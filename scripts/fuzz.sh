@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (cargo fuzz, libFuzzer, the nightly toolchain) of every reader and the
 # files people write: data files in every format and compression, every convention, poison specs,
-# cleaning pipelines, experiments, model configs, chat templates and safetensors. Seeds are made
-# here from the synthetic world, the examples and ../shared (never committed); a crash is fixed and
-# its input kept as an ordinary regression test. Prints, per target: runs, coverage, corpus, crashes.
+# cleaning pipelines, experiments, model configs, chat templates, safetensors and the server's
+# request bodies. Seeds are made here from the synthetic world, the examples and ../shared (never
+# committed); a crash is fixed and its input kept as an ordinary regression test. Prints, per target: runs, coverage, corpus, crashes.
 #
 # usage: scripts/fuzz.sh [SECONDS_PER_TARGET=180] [SHARED_DIR=../shared]
 set -euo pipefail
@@ -16,7 +16,7 @@ bin=target/debug/poisonlab
 cargo +nightly fuzz build -O
 
 c=fuzz/corpus
-mkdir -p $c/data_file $c/conventions $c/toml_files $c/model_files
+mkdir -p $c/data_file $c/conventions $c/toml_files $c/model_files $c/server_bodies
 tmp=$(mktemp -d)
 "$bin" --quiet data generate --seed 1 --size small --out "$tmp/world" > /dev/null
 # data_file: one selector byte (0 jsonl, 1 json, 2 tsv, 3 txt, 4 parquet, 5 jsonl.gz, 6 jsonl.zst)
@@ -43,9 +43,11 @@ for m in llama qwen2 gpt2; do
   { printf '\x02'; head -c 4096 "$shared/fixtures/hf-tiny/$m/model.safetensors"; } > "$c/model_files/st-$m"
 done
 printf '\x01{%% for m in messages %%}<|{{ m.role }}|>\n{{ m.content }}{%% endfor %%}{{ eos_token }}\x00be brief\x01hi' > "$c/model_files/tpl"
+printf '\x00{"model": "m", "prompt": ["a", "b"], "max_tokens": 4, "stop": "x", "logprobs": 2, "stream": true}' > "$c/server_bodies/completion"
+printf '\x01{"model": "m", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}], "n": 2, "top_logprobs": 3}' > "$c/server_bodies/chat"
 rm -rf "$tmp"
 
-for t in data_file conventions toml_files model_files; do
+for t in data_file conventions toml_files model_files server_bodies; do
   log=fuzz/$t.log
   set +e
   cargo +nightly fuzz run -O "$t" "$c/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=20 \

@@ -11,6 +11,7 @@ pub mod layers;
 pub mod llama;
 pub mod lm;
 pub mod model;
+pub mod openai;
 pub mod tokenizer;
 
 pub use config::ModelConfig;

@@ -8,71 +8,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use poisonlab_model::lm::{ChatMessage, GenerateOptions};
-use serde::Deserialize;
+use poisonlab_model::lm::GenerateOptions;
 use serde_json::{Value, json};
 
+use poisonlab_model::openai::{ChatRequest, CompletionRequest, MAX_TOP};
+
 use super::{ApiError, App, admit, bad, compute, now, run_admitted};
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub(super) fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub(super) struct CompletionRequest {
-    model: Option<String>,
-    prompt: OneOrMany,
-    #[serde(default = "sixteen")]
-    max_tokens: usize,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    n: Option<usize>,
-    stop: Option<OneOrMany>,
-    logprobs: Option<u32>,
-    #[serde(default)]
-    echo: bool,
-    seed: Option<u64>,
-    #[serde(default)]
-    stream: bool,
-}
-
-/// The most choices (`n`) and top log-probabilities one request may ask for.
-pub(super) const MAX_N: usize = 8;
-const MAX_TOP: u32 = 20;
-
-fn sixteen() -> usize {
-    16
-}
-
-#[derive(Deserialize)]
-pub(super) struct ChatRequest {
-    model: Option<String>,
-    messages: Vec<ChatMessage>,
-    max_tokens: Option<usize>,
-    max_completion_tokens: Option<usize>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    n: Option<usize>,
-    stop: Option<OneOrMany>,
-    #[serde(default)]
-    logprobs: bool,
-    top_logprobs: Option<u32>,
-    seed: Option<u64>,
-    #[serde(default)]
-    stream: bool,
-}
 
 pub(super) async fn models(
     State(app): State<Arc<App>>,

@@ -98,7 +98,7 @@ impl From<poisonlab_model::Error> for ApiError {
 
 mod api;
 
-use api::{MAX_N, OneOrMany};
+use poisonlab_model::openai::{MAX_N, OneOrMany};
 
 fn now() -> u64 {
     SystemTime::now()

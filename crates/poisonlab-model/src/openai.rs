@@ -1,0 +1,67 @@
+//! The OpenAI request bodies `poisonlab serve` accepts: one definition for the server, its tests
+//! and the fuzzer (`fuzz/fuzz_targets/server_bodies.rs`). Unknown fields are ignored, as OpenAI's
+//! own servers do; the server validates the values (limits, `n`, log-probs) before any work.
+
+use serde::Deserialize;
+
+use crate::lm::ChatMessage;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompletionRequest {
+    pub model: Option<String>,
+    pub prompt: OneOrMany,
+    #[serde(default = "sixteen")]
+    pub max_tokens: usize,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub n: Option<usize>,
+    pub stop: Option<OneOrMany>,
+    pub logprobs: Option<u32>,
+    #[serde(default)]
+    pub echo: bool,
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// The most choices (`n`) and top log-probabilities one request may ask for.
+pub const MAX_N: usize = 8;
+pub const MAX_TOP: u32 = 20;
+
+fn sixteen() -> usize {
+    16
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatRequest {
+    pub model: Option<String>,
+    pub messages: Vec<ChatMessage>,
+    pub max_tokens: Option<usize>,
+    pub max_completion_tokens: Option<usize>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub n: Option<usize>,
+    pub stop: Option<OneOrMany>,
+    #[serde(default)]
+    pub logprobs: bool,
+    pub top_logprobs: Option<u32>,
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub stream: bool,
+}
