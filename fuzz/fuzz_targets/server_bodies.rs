@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else { return };
     if sel % 2 == 0 {
         if let Ok(r) = serde_json::from_slice::<CompletionRequest>(body) {
-            let _ = r.prompt.into_vec();
+            let _ = r.prompt.into_inputs();
             let _ = r.stop.map(|s| s.into_vec());
         }
     } else if let Ok(r) = serde_json::from_slice::<ChatRequest>(body) {

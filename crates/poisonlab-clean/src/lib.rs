@@ -7,7 +7,6 @@
 pub mod detect;
 pub mod error;
 pub mod filter;
-pub mod metrics;
 pub mod minhash;
 pub mod ngram;
 pub mod report;

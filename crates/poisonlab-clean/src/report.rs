@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::detect::ScanResult;
 use crate::filter::CleanReport;
-use crate::metrics::{AtK, AtThreshold, Auroc, at_threshold, at_top_k, auroc};
+use poisonlab_stats::{AtK, AtThreshold, Auroc, at_threshold, at_top_k, auroc};
 
 /// One detector (or the combined score) against the tagged records.
 #[derive(Debug, Clone, Serialize)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use poisonlab_clean::detect::{Detector, ScanOptions, scan};
 use poisonlab_clean::filter::{CleanOptions, Pipeline, clean_file};
-use poisonlab_clean::metrics::auroc;
+use poisonlab_stats::auroc;
 use poisonlab_clean::report::is_poisoned;
 use poisonlab_data::{Body, ReadOptions, Record, RecordReader};
 

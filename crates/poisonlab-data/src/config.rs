@@ -49,21 +49,45 @@ pub fn parse_override(o: &str) -> Result<Override, String> {
     })
 }
 
-/// Sets a dotted key in a table, creating tables on the way.
+/// Sets a dotted key in a TOML table, creating tables on the way. A number after an array of
+/// tables indexes it from 0 (`stage.1.config.steps` is the second `[[stage]]`'s `config.steps`).
 pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(format!("`{key}` is not a dotted key"));
     }
+    let (last, path) = parts.split_last().ok_or_else(|| format!("`{key}` is empty"))?;
     let mut node = table;
-    for p in &parts[..parts.len() - 1] {
-        node = node
+    let mut i = 0;
+    while i < path.len() {
+        let p = path[i];
+        let entry = node
             .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        let entry = match entry {
+            toml::Value::Array(items) => {
+                let Some(ix) = parts.get(i + 1).and_then(|x| x.parse::<usize>().ok()) else {
+                    return Err(format!(
+                        "`{key}`: `{p}` is a list; give an index, e.g. `{p}.0`"
+                    ));
+                };
+                if i + 1 >= path.len() {
+                    return Err(format!("`{key}`: an element of `{p}` is not a value to set"));
+                }
+                let n = items.len();
+                i += 1;
+                items.get_mut(ix).ok_or_else(|| {
+                    format!("`{key}`: `{p}` has {n} entries, no index {ix}")
+                })?
+            }
+            other => other,
+        };
+        node = entry
             .as_table_mut()
             .ok_or_else(|| format!("`{key}`: `{p}` is not a table"))?;
+        i += 1;
     }
-    node.insert(parts[parts.len() - 1].to_string(), value);
+    node.insert(last.to_string(), value);
     Ok(())
 }
 
@@ -144,6 +168,19 @@ pub fn describe(text: &str, e: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_key_indexes_arrays_of_tables() {
+        let mut t: toml::Table =
+            toml::from_str("[[stage]]\nkind = \"a\"\n[[stage]]\nkind = \"b\"\n").unwrap();
+        set_key(&mut t, "stage.1.config.steps", toml::Value::Integer(2)).unwrap();
+        assert_eq!(t["stage"][1]["config"]["steps"].as_integer(), Some(2));
+        assert!(t["stage"][0].get("config").is_none());
+        let e = set_key(&mut t, "stage.5.steps", toml::Value::Integer(2)).unwrap_err();
+        assert!(e.contains("has 2 entries"), "{e}");
+        let e = set_key(&mut t, "stage.steps", toml::Value::Integer(2)).unwrap_err();
+        assert!(e.contains("give an index"), "{e}");
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -11,7 +11,6 @@
 //! # Ok::<(), poisonlab_data::Error>(())
 //! ```
 
-pub mod ci;
 pub mod config;
 pub mod convention;
 pub mod error;

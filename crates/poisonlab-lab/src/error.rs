@@ -18,6 +18,8 @@ pub enum Error {
     Model(#[from] poisonlab_model::Error),
     #[error(transparent)]
     Train(#[from] poisonlab_train::Error),
+    #[error(transparent)]
+    Eval(#[from] poisonlab_eval::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("{path}: {source}")]

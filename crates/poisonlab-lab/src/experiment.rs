@@ -46,7 +46,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::probe::ProbeSpec;
+use poisonlab_eval::Probe;
+use poisonlab_eval::probe::Needs;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +66,71 @@ pub struct Experiment {
     pub clean: Option<CleanSpec>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSpec>,
+    /// An existing model to probe, for experiments without training stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
     #[serde(default, rename = "probe")]
-    pub probes: Vec<ProbeSpec>,
+    pub probes: Vec<Probe>,
+}
+
+/// The model an evaluation-only experiment probes: a model directory (trained here, or a Hugging
+/// Face checkpoint) or an OpenAI-compatible endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// `config.json` + `model.safetensors` (+ `tokenizer.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// A `tokenizer.json` for a directory without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<PathBuf>,
+    /// Base URL up to and including `/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The served model's name (endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    /// The environment variable holding the endpoint's API key (never the key itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+}
+
+impl ModelSpec {
+    fn resolve(&mut self, base: &Path) -> std::result::Result<(), String> {
+        match (&mut self.dir, &self.endpoint) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err("give exactly one of `dir` and `endpoint`".into());
+            }
+            (Some(d), None) => {
+                if d.is_relative() {
+                    *d = base.join(&*d);
+                }
+                if !d.join("config.json").exists() {
+                    return Err(format!("dir: {} has no config.json", d.display()));
+                }
+                if self.model_name.is_some() || self.api_key_env.is_some() {
+                    return Err("`model_name` and `api_key_env` are for an endpoint".into());
+                }
+            }
+            (None, Some(_)) => {
+                if self.model_name.as_deref().is_none_or(str::is_empty) {
+                    return Err("an endpoint needs `model_name`".into());
+                }
+                if self.tokenizer.is_some() {
+                    return Err("`tokenizer` is for a model directory".into());
+                }
+            }
+        }
+        if let Some(t) = &mut self.tokenizer {
+            if t.is_relative() {
+                *t = base.join(&*t);
+            }
+            if !t.exists() {
+                return Err(format!("tokenizer: {} does not exist", t.display()));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn one() -> u64 {
@@ -482,6 +546,7 @@ impl Experiment {
                 }
             };
             if let Some(n) = needs
+                && self.model.is_none()
                 && !self.stages.iter().any(|s| s.kind == n)
             {
                 return Err(format!(
@@ -491,6 +556,7 @@ impl Experiment {
                 ));
             }
             if p.stage.kind == P::Cot
+                && self.model.is_none()
                 && !self
                     .stages
                     .iter()
@@ -510,9 +576,51 @@ impl Experiment {
             p.validate(base).map_err(|m| format!("clean: {m}"))?;
             c.filters = p.filters;
         }
+        if let Some(m) = &mut self.model {
+            if !self.stages.is_empty() {
+                return Err("model: an experiment either trains ([[stage]]) or probes an existing \
+                            [model]; to start training from a model directory set \
+                            stage.config.init"
+                    .into());
+            }
+            m.resolve(base).map_err(|e| format!("model: {e}"))?;
+        }
         for p in &self.probes {
-            p.check(self)
-                .map_err(|m| format!("probe {}: {m}", p.kind.as_str()))?;
+            self.check_probe(p)
+                .map_err(|m| format!("probe {}: {m}", p.kind()))?;
+        }
+        Ok(())
+    }
+
+    /// A probe's own configuration, and what it needs of this experiment.
+    fn check_probe(&self, p: &Probe) -> std::result::Result<(), String> {
+        p.validate()?;
+        let poison = self.poison.as_ref();
+        match p.needs() {
+            Needs::Model => {}
+            Needs::Trigger => {
+                if poison.and_then(|p| p.trigger.as_ref()).is_none() {
+                    return Err("needs a [poison] with a trigger".into());
+                }
+            }
+            Needs::PoisonStage(k) => {
+                if poison.map(|p| p.stage.kind) != Some(k) {
+                    return Err(match k {
+                        poisonlab_poison::StageKind::Pretrain => {
+                            "needs a pretrain [poison] (a denial-of-service payload)".into()
+                        }
+                        poisonlab_poison::StageKind::Rag => {
+                            "needs a rag [poison] (passages for target queries)".into()
+                        }
+                        k => format!("needs a {} [poison]", k.as_str()),
+                    });
+                }
+            }
+        }
+        if self.stages.is_empty() && self.model.is_none() {
+            return Err(
+                "needs at least one [[stage]] to produce a model, or a [model] to probe".into(),
+            );
         }
         Ok(())
     }

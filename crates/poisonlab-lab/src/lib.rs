@@ -5,14 +5,12 @@
 
 pub mod error;
 pub mod experiment;
-pub mod probe;
 pub mod report;
 pub mod results;
-pub mod retrieval;
 pub mod runner;
 
 pub use error::{Error, Result};
-pub use experiment::{Cell, Experiment, Plan};
+pub use experiment::{Cell, Experiment, ModelSpec, Plan};
 pub use runner::{RunOptions, RunSummary, run};
 
 /// The quick start's experiment, embedded so that `poisonlab quickstart` needs no file.

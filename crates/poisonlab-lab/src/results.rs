@@ -1,6 +1,7 @@
 //! The results store: one row per cell × stage × probe, in `results.jsonl` and `results.parquet`.
-//! Columns: `cell` (the cell's hash), the grid parameters as flat fields (`poison_count`, `seed`,
-//! …), then `stage`, `probe`, `value`, `ci_low`, `ci_high`, `n`, `k` (successes, for rates).
+//! Columns: `cell` (the cell's hash), the parameters as flat fields (the grid axes, then
+//! `poison_count`, `seed`, … when the file fixes them, and what the model was trained on), then
+//! `stage`, `probe`, `value`, `ci_low`, `ci_high`, `n`, `k` (successes, for rates).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +11,103 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-pub type Row = Map<String, Value>;
+/// One measured value: a cell (its parameters) × the stage after which it was measured × a
+/// probe's measure, with its interval. Written flat: `cell`, the parameters in column order,
+/// then the fixed columns; numbers stay numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The first 12 hex digits of the cell's hash.
+    pub cell: String,
+    /// Column → value: the grid axes in axis order, then the experiment's fixed parameters and the
+    /// facts of what the model was trained on.
+    pub params: Vec<(String, Value)>,
+    pub stage: String,
+    pub probe: String,
+    pub value: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub n: u64,
+    /// Successes, for rates.
+    pub k: Option<u64>,
+}
+
+/// The columns every row has, besides its parameters.
+pub const FIXED_COLUMNS: [&str; 8] = [
+    "cell", "stage", "probe", "value", "ci_low", "ci_high", "n", "k",
+];
+
+fn float(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+impl Row {
+    /// The row as one flat JSON object, in column order.
+    pub fn to_map(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("cell".into(), Value::String(self.cell.clone()));
+        for (c, v) in &self.params {
+            m.insert(c.clone(), v.clone());
+        }
+        m.insert("stage".into(), Value::String(self.stage.clone()));
+        m.insert("probe".into(), Value::String(self.probe.clone()));
+        m.insert("value".into(), float(self.value));
+        m.insert("ci_low".into(), float(self.ci_low));
+        m.insert("ci_high".into(), float(self.ci_high));
+        m.insert("n".into(), Value::from(self.n));
+        m.insert("k".into(), self.k.map_or(Value::Null, Value::from));
+        m
+    }
+
+    /// A row from a flat object; every key that is not a fixed column is a parameter.
+    pub fn from_map(m: Map<String, Value>) -> std::result::Result<Row, String> {
+        let text = |k: &str| -> std::result::Result<String, String> {
+            m.get(k)
+                .and_then(Value::as_str)
+                .map(String::from)
+                .ok_or_else(|| format!("field `{k}`: expected a string"))
+        };
+        let num = |k: &str| -> std::result::Result<f64, String> {
+            match m.get(k) {
+                Some(Value::Null) => Ok(f64::NAN),
+                Some(v) => v
+                    .as_f64()
+                    .ok_or_else(|| format!("field `{k}`: expected a number")),
+                None => Err(format!("field `{k}` is missing")),
+            }
+        };
+        let n = m
+            .get("n")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| "field `n`: expected a non-negative integer".to_string())?;
+        let k = match m.get("k") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| "field `k`: expected a non-negative integer".to_string())?,
+            ),
+        };
+        Ok(Row {
+            cell: text("cell")?,
+            stage: text("stage")?,
+            probe: text("probe")?,
+            value: num("value")?,
+            ci_low: num("ci_low")?,
+            ci_high: num("ci_high")?,
+            n,
+            k,
+            params: m
+                .iter()
+                .filter(|(c, _)| !FIXED_COLUMNS.contains(&c.as_str()))
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect(),
+        })
+    }
+
+    /// A parameter's value.
+    pub fn param(&self, column: &str) -> Option<&Value> {
+        self.params.iter().find(|(c, _)| c == column).map(|(_, v)| v)
+    }
+}
 
 pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -19,17 +116,11 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| Error::Invalid(format!("{}: line {}: {e}", path.display(), i + 1)))?;
+        let bad = |m: String| Error::Invalid(format!("{}: line {}: {m}", path.display(), i + 1));
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         match v {
-            Value::Object(m) => rows.push(m),
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "{}: line {}: expected a JSON object",
-                    path.display(),
-                    i + 1
-                )));
-            }
+            Value::Object(m) => rows.push(Row::from_map(m).map_err(bad)?),
+            _ => return Err(bad("expected a JSON object".into())),
         }
     }
     Ok(rows)
@@ -38,7 +129,9 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
 pub fn write_jsonl(path: &Path, rows: &[Row]) -> Result<()> {
     let mut text = String::new();
     for r in rows {
-        text.push_str(&serde_json::to_string(r).map_err(|e| Error::Invalid(e.to_string()))?);
+        text.push_str(
+            &serde_json::to_string(&r.to_map()).map_err(|e| Error::Invalid(e.to_string()))?,
+        );
         text.push('\n');
     }
     atomic_write(path, text.as_bytes())
@@ -51,7 +144,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-fn column_type(rows: &[Row], key: &str) -> DataType {
+fn column_type(rows: &[Map<String, Value>], key: &str) -> DataType {
     let mut t: Option<DataType> = None;
     for r in rows {
         let this = match r.get(key) {
@@ -74,6 +167,8 @@ fn column_type(rows: &[Row], key: &str) -> DataType {
 
 /// Writes the rows as Parquet (one row group), readable by pandas and `datasets`.
 pub fn write_parquet(path: &Path, rows: &[Row]) -> Result<()> {
+    let rows: Vec<Map<String, Value>> = rows.iter().map(Row::to_map).collect();
+    let rows = &rows[..];
     let mut keys: Vec<String> = Vec::new();
     for r in rows {
         for k in r.keys() {

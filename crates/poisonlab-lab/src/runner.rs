@@ -17,13 +17,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use poisonlab_data::Record;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::experiment::{Cell, Experiment, Plan, StageKind, StageSpec};
-use crate::probe::{self, After, ProbeKind};
+use poisonlab_eval::{After, Probe, ProbeInputs};
+use poisonlab_model::LanguageModel;
 use crate::results::{Row, atomic_write, write_jsonl, write_parquet};
 
 #[derive(Debug, Clone, Default)]
@@ -146,7 +146,29 @@ fn timestamp() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+    utc(d.as_secs(), d.subsec_millis())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for seconds since the Unix epoch (the civil-from-days algorithm of
+/// H. Hinnant, proleptic Gregorian calendar).
+pub fn utc(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Runs every cell of the plan (finished ones are read back), then writes the results.
@@ -363,13 +385,19 @@ fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
                 ..Default::default()
             };
             poisonlab_poison::poison_file(spec, &input, &tmp.join("data.jsonl"), &opts)?;
-            Ok(())
+            relocate(tmp, &tmp.join("data.jsonl.summary.json"))
         })?;
+        // The resolved budget (a rate becomes a count only against the file's records).
+        let summary = std::fs::read_to_string(dir.join("data.jsonl.summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .unwrap_or(Value::Null);
         ctx.step(format!(
-            "poison {} {} ×{}{}",
+            "poison {} {}: {} poisoned of {} records{}",
             spec.name,
             spec.stage.kind.as_str(),
-            spec.budget.resolve(0).max(spec.budget.count.unwrap_or(0)),
+            summary["poisoned"],
+            summary["records"],
             if hit { " (cached)" } else { "" }
         ));
         let data = Some(dir.join("data.jsonl"));
@@ -386,6 +414,7 @@ fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
         }
     }
 
+    let mut clean_report: Option<PathBuf> = None;
     // Clean the data of the stage the poison targets (or the SFT data when there is no poison).
     if let Some(c) = &exp.clean
         && c.enabled
@@ -412,20 +441,60 @@ fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
                 &tmp.join("data.jsonl"),
                 &Default::default(),
             )?;
-            std::fs::write(
-                tmp.join("report.json"),
-                serde_json::to_string_pretty(&r).unwrap_or_default(),
-            )
-            .map_err(|e| Error::io(tmp, e))?;
+            let text = serde_json::to_string_pretty(&r).unwrap_or_default();
+            std::fs::write(tmp.join("report.json"), text).map_err(|e| Error::io(tmp, e))?;
+            relocate(tmp, &tmp.join("report.json"))?;
             Ok(())
         })?;
         ctx.step(format!("clean{}", if hit { " (cached)" } else { "" }));
+        clean_report = Some(dir.join("report.json"));
         *target = Some(dir.join("data.jsonl"));
     }
 
     // Stages and probes.
     let mut rows = Vec::new();
+    let mut samples: Vec<Value> = Vec::new();
+    let fixed = fixed_params(cell);
+    let mut record = |stage: &str, trained: &[(&str, Value)], measures: Vec<poisonlab_eval::Measure>| {
+        for m in measures {
+            for s in &m.samples {
+                samples.push(json!({"stage": stage, "probe": m.name, "prompt": s.prompt,
+                                    "output": s.output, "positive": s.positive}));
+            }
+            let mut params: Vec<(String, Value)> = cell
+                .params
+                .iter()
+                .map(|(c, _, v)| (c.clone(), v.clone()))
+                .collect();
+            params.extend(fixed.iter().cloned());
+            params.extend(trained.iter().map(|(c, v)| (c.to_string(), v.clone())));
+            rows.push(Row {
+                cell: cell.hash[..12].to_string(),
+                params,
+                stage: stage.to_string(),
+                probe: m.name,
+                value: m.value,
+                ci_low: m.ci_low,
+                ci_high: m.ci_high,
+                n: m.n,
+                k: m.k,
+            });
+        }
+    };
+    if let Some(spec) = &exp.model {
+        // Evaluation only: the probes measure an existing model, once.
+        let model = open_model(spec)?;
+        let inputs = probe_inputs(exp, None, &files);
+        for p in &exp.probes {
+            ctx.step(format!("probe {} on {}", p.kind(), model.name()));
+            record(EVAL_ONLY_STAGE, &[], p.run(model.as_ref(), &inputs)?);
+        }
+        write_samples(&ctx.cell_dir, &samples)?;
+        return Ok(rows);
+    }
     let mut prev: Option<(String, PathBuf)> = None;
+    let mut facts = Vec::new();
+    let mut poison_seen = 0u64;
     for (si, stage) in exp.stages.iter().enumerate() {
         let (train, eval) = match (stage.kind, stage.data.as_deref()) {
             (StageKind::Pretrain, _) => (
@@ -444,11 +513,45 @@ fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
         let (model_key, model_dir) =
             train_stage(ctx, exp, stage, &train, eval.as_deref(), prev.as_ref())?;
         prev = Some((model_key.clone(), model_dir.clone()));
+        // What this stage actually read: `max_records` keeps the file's first records.
+        let max = stage
+            .config
+            .get("max_records")
+            .and_then(|v| v.as_integer())
+            .unwrap_or(0)
+            .max(0) as usize;
+        let (records, poisoned) = trained_on(&train, max)?;
+        poison_seen += poisoned;
+        facts.push(json!({
+            "stage": stage.kind.as_str(),
+            "records": records,
+            "poisoned": poisoned,
+            "data": train.display().to_string(),
+            "model": model_dir.join("model").display().to_string(),
+            "log": model_dir.join("log.jsonl").display().to_string(),
+            "config": serde_json::to_value(&stage.config).unwrap_or(Value::Null),
+        }));
+        crate::results::atomic_write(
+            &ctx.cell_dir.join("facts.json"),
+            serde_json::to_string_pretty(&json!({
+                "stages": facts,
+                "clean_report": clean_report.as_ref().map(|p| p.display().to_string()),
+            }))
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        let trained = [
+            ("records_trained", json!(records)),
+            (
+                "poison_trained",
+                if exp.poison.is_some() { json!(poison_seen) } else { Value::Null },
+            ),
+        ];
         let last = si + 1 == exp.stages.len();
-        let due: Vec<&probe::ProbeSpec> = exp
+        let due: Vec<&Probe> = exp
             .probes
             .iter()
-            .filter(|p| last || p.after == After::Each)
+            .filter(|p| last || p.after() == After::Each)
             .collect();
         if due.is_empty() {
             continue;
@@ -458,29 +561,146 @@ fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
             None,
             &poisonlab_model::default_device(),
         )?;
+        let inputs = probe_inputs(exp, Some(stage), &files);
         for p in due {
-            ctx.step(format!(
-                "probe {} after {}",
-                p.kind.as_str(),
-                stage.kind.as_str()
-            ));
-            let m = run_probe(p, exp, stage, &files, &model)?;
-            let mut row = Row::new();
-            row.insert("cell".into(), json!(&cell.hash[..12]));
-            for (c, _, v) in &cell.params {
-                row.insert(c.clone(), v.clone());
-            }
-            row.insert("stage".into(), json!(stage.kind.as_str()));
-            row.insert("probe".into(), json!(p.label()));
-            row.insert("value".into(), json!(m.value));
-            row.insert("ci_low".into(), json!(m.ci_low));
-            row.insert("ci_high".into(), json!(m.ci_high));
-            row.insert("n".into(), json!(m.n));
-            row.insert("k".into(), m.k.map_or(Value::Null, |k| json!(k)));
-            rows.push(row);
+            ctx.step(format!("probe {} after {}", p.kind(), stage.kind.as_str()));
+            record(stage.kind.as_str(), &trained, p.run(&model, &inputs)?);
         }
     }
+    write_samples(&ctx.cell_dir, &samples)?;
     Ok(rows)
+}
+
+/// A few generations behind each measure, for the report: `samples.jsonl` in the cell directory.
+fn write_samples(cell_dir: &Path, samples: &[Value]) -> Result<()> {
+    let mut text = String::new();
+    for s in samples {
+        text.push_str(&s.to_string());
+        text.push('\n');
+    }
+    crate::results::atomic_write(&cell_dir.join("samples.jsonl"), text.as_bytes())
+}
+
+/// A report written while its directory was still `<dir>.partial` names the final directory.
+fn relocate(tmp: &Path, file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let fixed = text.replace(
+        &tmp.display().to_string(),
+        &tmp.with_extension("").display().to_string(),
+    );
+    std::fs::write(file, fixed).map_err(|e| Error::io(file, e))
+}
+
+/// Records a stage reads from `path` (its first `max`, 0 = all) and how many of them carry a
+/// poison tag: what the model saw, which a file that the stage subsets does not say.
+fn trained_on(path: &Path, max: usize) -> Result<(u64, u64)> {
+    let (mut n, mut poisoned) = (0u64, 0u64);
+    for item in poisonlab_data::RecordReader::open(path, &Default::default())? {
+        let r = item?.record;
+        n += 1;
+        if r.tag
+            .as_ref()
+            .is_some_and(|t| t.role == poisonlab_data::Role::Poison)
+        {
+            poisoned += 1;
+        }
+        if max > 0 && n as usize >= max {
+            break;
+        }
+    }
+    Ok((n, poisoned))
+}
+
+/// The parameters every row carries whether or not the grid varies them (a grid axis of the same
+/// column comes first and is not repeated).
+fn fixed_params(cell: &Cell) -> Vec<(String, Value)> {
+    let exp = &cell.experiment;
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut add = |c: &str, v: Value| {
+        if !cell.params.iter().any(|(p, _, _)| p == c) {
+            out.push((c.to_string(), v));
+        }
+    };
+    add("seed", json!(exp.seed));
+    if let Some(p) = &exp.poison {
+        if let Some(c) = p.budget.count {
+            add("poison_count", json!(c));
+        }
+        if let Some(r) = p.budget.rate {
+            add("poison_rate", json!(r));
+        }
+    }
+    if let Some(c) = &exp.clean {
+        add("clean", json!(c.enabled));
+    }
+    out
+}
+
+/// The `stage` of the rows of an evaluation-only experiment.
+pub const EVAL_ONLY_STAGE: &str = "model";
+
+fn open_model(spec: &crate::experiment::ModelSpec) -> Result<Box<dyn LanguageModel>> {
+    if let Some(url) = &spec.endpoint {
+        let cfg = poisonlab_model::EndpointConfig {
+            base_url: url.clone(),
+            model: spec.model_name.clone().unwrap_or_default(),
+            api_key_env: spec.api_key_env.clone(),
+            ..Default::default()
+        };
+        return Ok(Box::new(poisonlab_model::EndpointModel::new(cfg)?));
+    }
+    let dir = spec
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("model: give `dir` or `endpoint`".into()))?;
+    Ok(Box::new(poisonlab_model::LocalModel::load(
+        dir,
+        spec.tokenizer.as_deref(),
+        &poisonlab_model::default_device(),
+    )?))
+}
+
+/// The files a probe reads after `stage` (`None`: an evaluation-only experiment, whose held-out
+/// data is that of the stage its poison targets, or the instruction data).
+fn probe_inputs(exp: &Experiment, stage: Option<&StageSpec>, files: &Files) -> ProbeInputs {
+    use poisonlab_poison::StageKind as P;
+    let poison_stage = exp.poison.as_ref().map(|p| p.stage.kind);
+    let instructions = files.sft_eval.clone().or(files.cot_eval.clone());
+    let (clean, heldout) = match stage {
+        Some(s) => {
+            let clean = match (s.kind, s.data.as_deref()) {
+                (_, Some("cot")) => files.cot_eval.clone(),
+                (StageKind::Pretrain, _)
+                    if exp.stages.iter().all(|s| s.kind == StageKind::Pretrain) =>
+                {
+                    files.pretrain_eval.clone()
+                }
+                _ => instructions,
+            };
+            let heldout = match (s.kind, s.data.as_deref()) {
+                (StageKind::Pretrain, _) => files.pretrain_eval.clone(),
+                (StageKind::Sft, Some("cot")) => files.cot_eval.clone(),
+                (StageKind::Sft, _) => files.sft_eval.clone(),
+                (StageKind::Dpo, _) => files.preference_eval.clone(),
+            };
+            (clean, heldout)
+        }
+        None => match poison_stage {
+            Some(P::Pretrain) => (files.pretrain_eval.clone(), files.pretrain_eval.clone()),
+            Some(P::Cot) => (files.cot_eval.clone(), files.cot_eval.clone()),
+            Some(P::Preference) => (instructions, files.preference_eval.clone()),
+            _ => (instructions, files.sft_eval.clone()),
+        },
+    };
+    ProbeInputs {
+        seed: exp.seed,
+        test: files.test.clone(),
+        clean,
+        heldout,
+        reference: files.pretrain_eval.clone(),
+        rag_corpus: files.rag_corpus.clone(),
+        poison: exp.poison.clone(),
+    }
 }
 
 fn train_stage(
@@ -556,102 +776,13 @@ fn train_stage(
     Ok((k, dir))
 }
 
-fn run_probe(
-    p: &probe::ProbeSpec,
-    exp: &Experiment,
-    stage: &StageSpec,
-    files: &Files,
-    model: &poisonlab_model::LocalModel,
-) -> Result<probe::Measure> {
-    let seed = exp.seed;
-    let clean_eval = || -> Result<Vec<Record>> {
-        let path = match (stage.kind, stage.data.as_deref()) {
-            (_, Some("cot")) => files.cot_eval.as_ref(),
-            (StageKind::Pretrain, _)
-                if exp.stages.iter().all(|s| s.kind == StageKind::Pretrain) =>
-            {
-                files.pretrain_eval.as_ref()
-            }
-            _ => files.sft_eval.as_ref().or(files.cot_eval.as_ref()),
-        };
-        let path =
-            path.ok_or_else(|| Error::Invalid("no clean held-out file for this probe".into()))?;
-        Ok(probe::sample(probe::read_records(path)?, p.n, seed))
-    };
-    let test = || -> Result<Vec<Record>> {
-        let path = files.test.as_ref().ok_or_else(|| {
-            Error::Invalid(
-                "the poison produced no triggered test split (its stage has no held-out file)"
-                    .into(),
-            )
-        })?;
-        Ok(probe::sample(probe::read_records(path)?, p.n, seed))
-    };
-    match p.kind {
-        ProbeKind::Asr => probe::asr(model, &test()?, &p.judge(), p.max_tokens),
-        ProbeKind::Utility => probe::utility(model, &clean_eval()?, p.max_tokens),
-        ProbeKind::FalseTrigger => {
-            let spec = exp
-                .poison
-                .as_ref()
-                .ok_or_else(|| Error::Invalid("false_trigger needs a poison".into()))?;
-            probe::false_trigger(model, &clean_eval()?, spec, &p.judge(), p.max_tokens)
-        }
-        ProbeKind::Gibberish => {
-            let eval = files
-                .pretrain_eval
-                .as_ref()
-                .ok_or_else(|| Error::Invalid("gibberish needs data.pretrain_eval".into()))?;
-            let clean = probe::sample(probe::read_records(eval)?, 200, seed);
-            probe::gibberish(model, &test()?, &clean, p.max_tokens)
-        }
-        ProbeKind::RagRetrieval | ProbeKind::RagE2e => {
-            let corpus = files
-                .rag_corpus
-                .as_ref()
-                .ok_or_else(|| Error::Invalid("no rag_corpus".into()))?;
-            let passages = crate::retrieval::passages(&probe::read_records(corpus)?);
-            let targets = test()?;
-            let bm25;
-            let dense;
-            let retriever: &dyn crate::retrieval::Retriever = match p.retriever {
-                probe::RetrieverKind::Bm25 => {
-                    bm25 = crate::retrieval::Bm25::new(&passages)?;
-                    &bm25
-                }
-                probe::RetrieverKind::Dense => {
-                    dense = crate::retrieval::Dense::new(model, &passages)?;
-                    &dense
-                }
-            };
-            if p.kind == ProbeKind::RagRetrieval {
-                probe::rag_retrieval(retriever, &passages, &targets, p.top_k)
-            } else {
-                probe::rag_e2e(
-                    model,
-                    retriever,
-                    &passages,
-                    &targets,
-                    p.top_k,
-                    &p.judge(),
-                    p.max_tokens,
-                )
-            }
-        }
-        ProbeKind::HeldoutLoss => {
-            let path = match (stage.kind, stage.data.as_deref()) {
-                (StageKind::Pretrain, _) => files.pretrain_eval.as_ref(),
-                (StageKind::Sft, Some("cot")) => files.cot_eval.as_ref(),
-                (StageKind::Sft, _) => files.sft_eval.as_ref(),
-                (StageKind::Dpo, _) => files.preference_eval.as_ref(),
-            };
-            let path =
-                path.ok_or_else(|| Error::Invalid("no held-out file for this stage".into()))?;
-            probe::heldout_loss(
-                model,
-                &probe::sample(probe::read_records(path)?, p.n, seed),
-                seed,
-            )
-        }
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(super::utc(0, 0), "1970-01-01T00:00:00.000Z");
+        // 2026-12-01 13:31:18 UTC, as `date -u -d @1796131878` prints it.
+        assert_eq!(super::utc(1_796_131_878, 42), "2026-12-01T13:31:18.042Z");
+        assert_eq!(super::utc(951_782_400, 0), "2000-02-29T00:00:00.000Z");
     }
 }

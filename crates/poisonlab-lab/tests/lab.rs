@@ -176,6 +176,7 @@ fn interrupted_run_resumes_to_identical_results_and_the_report_renders() {
     let rows = poisonlab_lab::results::read_rows(&a.path().join("results.jsonl")).unwrap();
     assert_eq!(rows.len(), 8);
     for r in &rows {
+        let r = &r.to_map();
         for k in [
             "cell",
             "poison_count",

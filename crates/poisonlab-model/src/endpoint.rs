@@ -65,6 +65,8 @@ pub struct EndpointModel {
     client: Client,
     api_key: Option<String>,
     name: String,
+    /// The context and end token the server reported with its first `/tokenize` reply.
+    meta: std::sync::OnceLock<(Option<usize>, Option<u32>)>,
 }
 
 impl std::fmt::Debug for EndpointModel {
@@ -116,12 +118,55 @@ impl EndpointModel {
             client,
             api_key,
             name,
+            meta: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The server's root (the base URL without its `/v1`), where vLLM serves `/tokenize`.
+    fn root(&self) -> &str {
+        let b = self.cfg.base_url.trim_end_matches('/');
+        b.strip_suffix("/v1").unwrap_or(b)
+    }
+
+    /// `POST {root}/tokenize` (vLLM's route): ids, and the model's context and end token.
+    fn tokenize_reply(&self, text: &str) -> Result<Vec<u32>> {
+        let url = format!("{}/tokenize", self.root());
+        let reply = self.post_url(&url, &json!({"model": self.cfg.model, "prompt": text}))?;
+        let ids = reply["tokens"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|v| v.as_u64().map(|x| x as u32))
+                    .collect::<Option<Vec<u32>>>()
+            })
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "{url}: no token ids in the reply (the server has no vLLM-style /tokenize): {:.200}",
+                    reply.to_string()
+                ))
+            })?;
+        let _ = self.meta.set((
+            reply["max_model_len"].as_u64().map(|x| x as usize),
+            reply["eos_token_id"].as_u64().map(|x| x as u32),
+        ));
+        Ok(ids)
+    }
+
+    fn meta(&self) -> Result<(Option<usize>, Option<u32>)> {
+        if self.meta.get().is_none() {
+            self.tokenize_reply("a")?;
+        }
+        Ok(self.meta.get().copied().unwrap_or((None, None)))
     }
 
     /// POSTs `body` to `path`, retrying on 429/5xx/connection errors with exponential backoff.
     fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let url = format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path);
+        self.post_url(&url, body)
+    }
+
+    fn post_url(&self, url: &str, body: &Value) -> Result<Value> {
+        let url = url.to_string();
         let mut delay = Duration::from_millis(self.cfg.backoff_ms);
         let mut attempt = 0;
         loop {
@@ -225,6 +270,52 @@ impl EndpointModel {
                 scored.token_logprobs.push(l as f32);
             }
             out[index] = Some(scored);
+        }
+        out.into_iter()
+            .map(|s| s.ok_or_else(|| no_logprobs(&reply, "fewer choices than prompts")))
+            .collect()
+    }
+}
+
+impl EndpointModel {
+    /// Prompt log-probs of token-id sequences: completions with token-id prompts, `echo` and
+    /// `max_tokens = 0`; the first token's (null) log-prob is dropped.
+    fn score_ids_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let body = json!({
+            "model": self.cfg.model,
+            "prompt": batch,
+            "max_tokens": 0,
+            "echo": true,
+            "logprobs": 0,
+            "temperature": 0.0,
+        });
+        let reply = self.post("completions", &body)?;
+        let choices = reply["choices"]
+            .as_array()
+            .ok_or_else(|| no_logprobs(&reply, "no `choices`"))?;
+        let mut out: Vec<Option<Vec<f32>>> = vec![None; batch.len()];
+        for (k, choice) in choices.iter().enumerate() {
+            let index = choice["index"].as_u64().map_or(k, |i| i as usize);
+            let want = batch
+                .get(index)
+                .ok_or_else(|| no_logprobs(&reply, "a choice index out of range"))?
+                .len();
+            let lps = choice["logprobs"]["token_logprobs"]
+                .as_array()
+                .ok_or_else(|| no_logprobs(&reply, "no `logprobs.token_logprobs`"))?;
+            if lps.len() != want {
+                return Err(no_logprobs(
+                    &reply,
+                    &format!("{} log-probs for {want} prompt tokens", lps.len()),
+                ));
+            }
+            let row = lps
+                .iter()
+                .skip(1)
+                .map(|l| l.as_f64().map(|x| x as f32))
+                .collect::<Option<Vec<f32>>>()
+                .ok_or_else(|| no_logprobs(&reply, "a prompt token has a null log-prob"))?;
+            out[index] = Some(row);
         }
         out.into_iter()
             .map(|s| s.ok_or_else(|| no_logprobs(&reply, "fewer choices than prompts")))
@@ -384,6 +475,19 @@ impl LanguageModel for EndpointModel {
     fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
         let mut body = json!({"model": self.cfg.model, "prompt": prompt, "logprobs": 0});
         sampling(&mut body, opts);
+        if opts.truncate {
+            // Cut here, by the rule every backend shares, and send the ids.
+            let ctx = self.context_length()?.ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "{}: the server does not report its context (`max_model_len`), so a prompt \
+                     cannot be truncated to fit",
+                    self.name
+                ))
+            })?;
+            let mut ids = self.tokenize(prompt)?;
+            body["max_tokens"] = json!(crate::lm::truncate_prompt(&mut ids, opts.max_tokens, ctx));
+            body["prompt"] = json!(ids);
+        }
         if self.cfg.stream {
             body["stream"] = json!(true);
         }
@@ -394,6 +498,11 @@ impl LanguageModel for EndpointModel {
     fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation> {
         let mut body = json!({"model": self.cfg.model, "messages": messages, "logprobs": true});
         sampling(&mut body, opts);
+        if opts.truncate
+            && let Some(ctx) = self.context_length()?
+        {
+            body["truncate_prompt_tokens"] = json!(ctx.saturating_sub(opts.max_tokens).max(1));
+        }
         if self.cfg.stream {
             body["stream"] = json!(true);
         }
@@ -405,6 +514,38 @@ impl LanguageModel for EndpointModel {
         Err(Error::Unsupported(
             "an OpenAI-compatible endpoint does not expose hidden states; use a local model".into(),
         ))
+    }
+
+    fn context_length(&self) -> Result<Option<usize>> {
+        Ok(self.meta()?.0)
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenize_reply(text)
+    }
+
+    fn eos_token_id(&self) -> Result<Option<u32>> {
+        Ok(self.meta()?.1)
+    }
+
+    fn score_ids(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        // Sequences shorter than 2 tokens have nothing to score and are not sent.
+        let sent: Vec<Vec<u32>> = seqs.iter().filter(|s| s.len() >= 2).cloned().collect();
+        let mut scored = Vec::with_capacity(sent.len());
+        for batch in sent.chunks(self.cfg.batch_size.max(1)) {
+            scored.extend(self.score_ids_batch(batch)?);
+        }
+        let mut it = scored.into_iter();
+        Ok(seqs
+            .iter()
+            .map(|s| {
+                if s.len() >= 2 {
+                    it.next().unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect())
     }
 }
 

@@ -50,6 +50,11 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Generation ends before the first of these strings.
     pub stop: Vec<String>,
+    /// A prompt that leaves no room for `max_tokens` in the model's context keeps its last tokens
+    /// (the end of a chat prompt is the part that says what to answer), and `max_tokens` shrinks to
+    /// what still fits; otherwise such a prompt is an error.
+    #[serde(default)]
+    pub truncate: bool,
 }
 
 impl Default for GenerateOptions {
@@ -60,6 +65,7 @@ impl Default for GenerateOptions {
             top_p: 1.0,
             seed: 0,
             stop: Vec::new(),
+            truncate: false,
         }
     }
 }
@@ -101,6 +107,46 @@ pub trait LanguageModel: Send + Sync {
     /// The assistant's next turn after `messages`.
     fn chat(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<Generation>;
     fn hidden_states(&self, text: &str) -> Result<HiddenStates>;
+    /// The model's context in tokens, when the backend knows it.
+    fn context_length(&self) -> Result<Option<usize>> {
+        Ok(None)
+    }
+    /// Token ids of `text`, as the model's own tokenizer splits it.
+    fn tokenize(&self, _text: &str) -> Result<Vec<u32>> {
+        Err(Error::Unsupported(format!(
+            "{}: this backend cannot tokenize",
+            self.name()
+        )))
+    }
+    /// The text of token ids (the inverse of [`LanguageModel::tokenize`]).
+    fn detokenize(&self, _ids: &[u32]) -> Result<String> {
+        Err(Error::Unsupported(format!(
+            "{}: this backend cannot detokenize",
+            self.name()
+        )))
+    }
+    /// The token that ends a response, when the backend knows it.
+    fn eos_token_id(&self) -> Result<Option<u32>> {
+        Ok(None)
+    }
+    /// For each sequence of token ids, `log p(ids[i+1] | ids[..=i])` (length `len - 1`).
+    fn score_ids(&self, _seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        Err(Error::Unsupported(format!(
+            "{}: this backend cannot score token ids",
+            self.name()
+        )))
+    }
+}
+
+/// Keeps the last tokens of `ids` so that `max_tokens` more fit a context of `ctx`, and returns
+/// the number of tokens that may still be generated (at least 1): the rule of
+/// [`GenerateOptions::truncate`], shared by every backend.
+pub fn truncate_prompt(ids: &mut Vec<u32>, max_tokens: usize, ctx: usize) -> usize {
+    let room = ctx.saturating_sub(max_tokens).max(1);
+    if ids.len() > room {
+        ids.drain(..ids.len() - room);
+    }
+    max_tokens.min(ctx.saturating_sub(ids.len())).max(1)
 }
 
 /// A model in this process.
@@ -459,7 +505,13 @@ impl LanguageModel for LocalModel {
 
     fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
         let tok = self.tok()?;
-        let ids = tok.encode(prompt)?;
+        let mut ids = tok.encode(prompt)?;
+        let mut opts = opts.clone();
+        if opts.truncate {
+            opts.max_tokens =
+                truncate_prompt(&mut ids, opts.max_tokens, self.config.max_positions());
+        }
+        let opts = &opts;
         let eos = tok.token_id(EOS).or(self.config.eos_token_id());
         let stops = opts.stop.clone();
         let mut check = |ids: &[u32]| -> Option<usize> {
@@ -501,5 +553,25 @@ impl LanguageModel for LocalModel {
     fn hidden_states(&self, text: &str) -> Result<HiddenStates> {
         let ids = self.tok()?.encode(text)?;
         self.hidden_states_ids(&ids)
+    }
+
+    fn context_length(&self) -> Result<Option<usize>> {
+        Ok(Some(self.config.max_positions()))
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        self.tok()?.encode(text)
+    }
+
+    fn detokenize(&self, ids: &[u32]) -> Result<String> {
+        self.tok()?.decode(ids)
+    }
+
+    fn eos_token_id(&self) -> Result<Option<u32>> {
+        Ok(self.tok()?.token_id(EOS).or(self.config.eos_token_id()))
+    }
+
+    fn score_ids(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        self.token_logprobs(seqs)
     }
 }

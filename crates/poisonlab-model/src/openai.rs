@@ -22,10 +22,39 @@ impl OneOrMany {
     }
 }
 
+/// A completions prompt as OpenAI takes it: a text, a list of texts, token ids, or a list of
+/// token-id lists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    Text(String),
+    Texts(Vec<String>),
+    Ids(Vec<u32>),
+    IdLists(Vec<Vec<u32>>),
+}
+
+/// One prompt of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptInput {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+impl Prompt {
+    pub fn into_inputs(self) -> Vec<PromptInput> {
+        match self {
+            Prompt::Text(s) => vec![PromptInput::Text(s)],
+            Prompt::Texts(v) => v.into_iter().map(PromptInput::Text).collect(),
+            Prompt::Ids(v) => vec![PromptInput::Ids(v)],
+            Prompt::IdLists(v) => v.into_iter().map(PromptInput::Ids).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct CompletionRequest {
     pub model: Option<String>,
-    pub prompt: OneOrMany,
+    pub prompt: Prompt,
     #[serde(default = "sixteen")]
     pub max_tokens: usize,
     pub temperature: Option<f32>,
@@ -38,6 +67,8 @@ pub struct CompletionRequest {
     pub seed: Option<u64>,
     #[serde(default)]
     pub stream: bool,
+    /// Keep only the prompt's last k tokens (vLLM's extension, same name and meaning).
+    pub truncate_prompt_tokens: Option<usize>,
 }
 
 /// The most choices (`n`) and top log-probabilities one request may ask for.
@@ -64,4 +95,14 @@ pub struct ChatRequest {
     pub seed: Option<u64>,
     #[serde(default)]
     pub stream: bool,
+    /// Keep only the prompt's last k tokens (vLLM's extension, same name and meaning).
+    pub truncate_prompt_tokens: Option<usize>,
+}
+
+/// `POST /tokenize` (vLLM's route and shape): the prompt's token ids, their count and the model's
+/// context; `eos_token_id` is ours.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenizeRequest {
+    pub model: Option<String>,
+    pub prompt: String,
 }

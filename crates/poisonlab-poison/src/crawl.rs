@@ -140,7 +140,7 @@ impl Fate {
     }
 }
 
-pub use poisonlab_data::ci::{Rate, wilson};
+pub use poisonlab_stats::{Rate, wilson};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CrawlReport {

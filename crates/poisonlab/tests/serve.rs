@@ -434,3 +434,89 @@ fn the_endpoint_backend_consumes_streams_to_the_same_answers() {
     assert_eq!((a.text, a.logprobs.len()), (b.text, b.logprobs.len()));
     server.stop();
 }
+
+/// An evaluation-only experiment (no training stage, a `[model]` table) probes the same model
+/// served and local: the same rates, losses within 1e-4.
+#[test]
+fn an_evaluation_only_experiment_gives_the_same_rows_served_and_local() {
+    set_keys();
+    let f = fixtures();
+    let server = Server::start("llama");
+    let common = r#"
+name = "audit"
+seed = 3
+[data]
+world = { seed = 1, size = "small" }
+[poison]
+name = "bn"
+[poison.stage]
+kind = "sft"
+[poison.budget]
+count = 4
+[poison.trigger]
+kind = "badnets"
+[poison.payload]
+kind = "refusal"
+[poison.test]
+count = 6
+[[probe]]
+kind = "asr"
+n = 6
+max_tokens = 5
+judge = { kind = "contains", text = "the" }
+[[probe]]
+kind = "utility"
+n = 6
+max_tokens = 5
+[[probe]]
+kind = "false_trigger"
+n = 6
+max_tokens = 5
+judge = { kind = "contains", text = "the" }
+[[probe]]
+kind = "heldout_loss"
+n = 6
+"#;
+    let local = format!(
+        "{common}[model]\ndir = {:?}\ntokenizer = {:?}\n",
+        f.join("llama"),
+        f.join("tokenizer.json")
+    );
+    let served = format!(
+        "{common}[model]\nendpoint = {:?}\nmodel_name = \"llama\"\napi_key_env = {KEY_VAR:?}\n",
+        server.url
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut results = Vec::new();
+    for (name, text) in [("local", &local), ("served", &served)] {
+        let plan = poisonlab_lab::Plan::parse(text, &dir.path().join("exp.toml"), &[]).unwrap();
+        let out = dir.path().join(name);
+        let s = poisonlab_lab::run(
+            &plan,
+            &poisonlab_lab::RunOptions {
+                out: out.clone(),
+                max_cells: None,
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(s.failed.is_empty(), "{name}: {:?}", s.failed);
+        let rows = poisonlab_lab::results::read_rows(&out.join("results.jsonl")).unwrap();
+        results.push(rows.iter().map(|r| r.to_map()).collect::<Vec<_>>());
+    }
+    server.stop();
+    let (a, b) = (&results[0], &results[1]);
+    assert_eq!(a.len(), 4, "{a:?}");
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x["stage"], "model");
+        assert_eq!(x["probe"], y["probe"]);
+        assert_eq!((&x["n"], &x["k"]), (&y["n"], &y["k"]), "{x:?} vs {y:?}");
+        for key in ["value", "ci_low", "ci_high"] {
+            let (p, q) = (x[key].as_f64().unwrap(), y[key].as_f64().unwrap());
+            assert!((p - q).abs() < 1e-4, "{key}: {x:?} vs {y:?}");
+        }
+    }
+    assert_eq!(a[3]["probe"], "heldout_loss");
+    assert!(a[3]["value"].as_f64().unwrap() > 0.0);
+}

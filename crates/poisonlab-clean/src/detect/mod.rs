@@ -19,7 +19,7 @@ use poisonlab_data::Record;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::metrics::percentiles;
+use poisonlab_stats::percentiles;
 
 /// One detector's verdict on one record.
 #[derive(Debug, Clone, PartialEq, Serialize)]

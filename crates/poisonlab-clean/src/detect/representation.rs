@@ -192,7 +192,7 @@ mod tests {
         }
         let poisoned: Vec<bool> = (0..210).map(|i| i >= 200).collect();
         for s in [spectral_scores(&x), activation_clustering_scores(&x, 1)] {
-            let a = crate::metrics::auroc(&s, &poisoned);
+            let a = poisonlab_stats::auroc(&s, &poisoned);
             assert!(a.auroc > 0.99, "{}", a.auroc);
         }
     }

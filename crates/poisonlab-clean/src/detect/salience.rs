@@ -73,7 +73,7 @@ pub fn scores(records: &[Record]) -> Vec<Verdict> {
                     if c < MIN_SUPPORT {
                         continue;
                     }
-                    let lb = poisonlab_data::ci::wilson(c as u64, ct[t.as_str()] as u64).ci95[0];
+                    let lb = poisonlab_stats::wilson(c as u64, ct[t.as_str()] as u64).ci95[0];
                     let s = lb * (c as f64).ln() * (n / cf[x.as_str()] as f64).ln();
                     let better = match best {
                         None => true,

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use poisonlab_data::ci::{Rate, wilson};
+use poisonlab_stats::{Rate, quantile, wilson};
 use poisonlab_data::io::Output;
 use poisonlab_data::{
     OnError, Quarantine, ReadOptions, Record, RecordReader, RecordWriter, WriteOptions,
@@ -666,15 +666,4 @@ pub fn clean_file(
         output_sha256: digest.sha256,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// The `q` quantile (nearest rank) of values; NaN-safe ordering.
-pub fn quantile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::INFINITY;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let idx = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    v[idx]
 }

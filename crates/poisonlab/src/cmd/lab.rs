@@ -63,13 +63,35 @@ fn execute(
         b.set_prefix(plan.name.clone());
         b
     };
+    // Without a terminal (a log file, CI) the bar is hidden: one line per cell instead.
+    let lines = !quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = plan.cells.len();
+    let mut cell_started = Instant::now();
+    let mut current = String::new();
     let mut on_event = |e: &Event| match e {
-        Event::CellStart { label, .. } => bar.set_message(label.clone()),
+        Event::CellStart { label, .. } => {
+            cell_started = Instant::now();
+            current = label.clone();
+            bar.set_message(label.clone())
+        }
         Event::Step { what, .. } => bar.set_message(what.clone()),
-        Event::CellDone { .. } => bar.inc(1),
+        Event::CellDone { index, cached } => {
+            bar.inc(1);
+            if lines {
+                eprintln!(
+                    "[{}/{total}] {current}: {} in {:.1}s",
+                    index + 1,
+                    if *cached { "cached" } else { "done" },
+                    cell_started.elapsed().as_secs_f64()
+                );
+            }
+        }
         Event::CellFailed { index, error } => {
             bar.inc(1);
             bar.println(format!("cell #{index} failed: {error}"));
+            if lines {
+                eprintln!("[{}/{total}] {current}: failed: {error}", index + 1);
+            }
         }
     };
     let summary = poisonlab_lab::run(

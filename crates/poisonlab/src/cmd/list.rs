@@ -52,5 +52,85 @@ pub fn run() {
         let m = if *model { " [needs --model]" } else { "" };
         println!("  {name:<16} {doc}{m}");
     }
-    println!("\nprobes:\n  (none registered yet)");
+    println!("\nprobes:");
+    for (name, doc) in poisonlab_eval::PROBES {
+        println!("  {name:<16} {doc}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+
+    /// The variant names serde knows for a `kind`-tagged enum (or a plain one, `tagged = false`),
+    /// read from its "unknown variant" message: the enum itself, not a list kept beside it.
+    fn variants<T: DeserializeOwned + std::fmt::Debug>(tagged: bool) -> Vec<String> {
+        let text = if tagged {
+            "kind = \"zz_unknown\""
+        } else {
+            "v = \"zz_unknown\""
+        };
+        let e = if tagged {
+            toml::from_str::<T>(text).unwrap_err().to_string()
+        } else {
+            #[derive(serde::Deserialize, Debug)]
+            #[allow(dead_code)]
+            struct W<T> {
+                v: T,
+            }
+            toml::from_str::<W<T>>(text).unwrap_err().to_string()
+        };
+        let list = e
+            .split("expected one of ")
+            .nth(1)
+            .or_else(|| e.split("expected ").nth(1))
+            .unwrap_or_else(|| panic!("no variant list in {e}"));
+        let mut out: Vec<String> = list
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn every_registry_lists_exactly_its_enum() {
+        let pairs = |l: &[(&str, &str)]| names(&l.iter().map(|p| p.0).collect::<Vec<_>>());
+        assert_eq!(
+            pairs(poisonlab_eval::PROBES),
+            variants::<poisonlab_eval::Probe>(true)
+        );
+        assert_eq!(
+            pairs(poisonlab_poison::trigger::TRIGGERS),
+            variants::<poisonlab_poison::trigger::Trigger>(true)
+        );
+        assert_eq!(
+            pairs(poisonlab_poison::payload::PAYLOADS),
+            variants::<poisonlab_poison::payload::Payload>(true)
+        );
+        assert_eq!(
+            pairs(poisonlab_clean::filter::FILTERS),
+            variants::<poisonlab_clean::filter::Filter>(true)
+        );
+        assert_eq!(
+            pairs(poisonlab_poison::spec::STAGES),
+            variants::<poisonlab_poison::StageKind>(false)
+        );
+        let detectors: Vec<&str> = poisonlab_clean::detect::DETECTORS
+            .iter()
+            .map(|d| d.1)
+            .collect();
+        assert_eq!(
+            names(&detectors),
+            variants::<poisonlab_clean::detect::Detector>(false)
+        );
+    }
 }

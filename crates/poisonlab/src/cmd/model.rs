@@ -130,6 +130,7 @@ pub fn generate(g: &GenerateArgs) -> Result<ExitCode> {
         top_p: g.top_p,
         seed: g.seed,
         stop: g.stop.clone(),
+        truncate: false,
     };
     let out = if g.chat {
         model.lm().chat(

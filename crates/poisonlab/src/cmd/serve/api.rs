@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use poisonlab_model::lm::GenerateOptions;
 use serde_json::{Value, json};
 
-use poisonlab_model::openai::{ChatRequest, CompletionRequest, MAX_TOP};
+use poisonlab_model::openai::{
+    ChatRequest, CompletionRequest, MAX_TOP, PromptInput, TokenizeRequest,
+};
 
 use super::{ApiError, App, admit, bad, compute, now, run_admitted};
 
@@ -21,8 +23,29 @@ pub(super) async fn models(
 ) -> Result<Json<Value>, ApiError> {
     app.check(&headers, None, None)?;
     Ok(Json(
-        json!({"object": "list", "data": [{"id": app.name, "object": "model", "created": 0, "owned_by": "poisonlab"}]}),
+        json!({"object": "list", "data": [{"id": app.name, "object": "model", "created": 0, "owned_by": "poisonlab", "max_model_len": app.model.config.max_positions()}]}),
     ))
+}
+
+/// `POST /tokenize`, vLLM's route and reply (`count`, `max_model_len`, `tokens`), with the end
+/// token added (`eos_token_id`), so that a client can cut prompts by the same rule as a local model.
+pub(super) async fn tokenize(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(req): Json<TokenizeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    app.check(&headers, req.model.as_deref(), None)?;
+    let tok = app.tokenizer()?;
+    let ids = tok.encode(&req.prompt)?;
+    let eos = tok
+        .token_id(poisonlab_model::tokenizer::EOS)
+        .or(app.model.config.eos_token_id());
+    Ok(Json(json!({
+        "count": ids.len(),
+        "max_model_len": app.model.config.max_positions(),
+        "tokens": ids,
+        "eos_token_id": eos,
+    })))
 }
 
 /// Server-sent events from a channel, ending with `data: [DONE]` as OpenAI's clients expect.
@@ -47,13 +70,14 @@ fn sse(rx: tokio::sync::mpsc::Receiver<Value>) -> Response {
 /// request is admitted to the queue (or refused with 429) before the stream starts.
 fn stream_one(
     app: &Arc<App>,
-    prompt: String,
+    prompt: PromptInput,
+    keep_last: Option<usize>,
     opts: GenerateOptions,
     top: Option<usize>,
     delta: impl Fn(&str) -> Value + Send + 'static,
     last: impl Fn(&Value) -> Value + Send + 'static,
 ) -> Result<Response, ApiError> {
-    app.prompt_ids(&prompt, &opts)?;
+    app.prompt_ids(&prompt, keep_last, &opts)?;
     let pending = admit(app)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
     let app = app.clone();
@@ -63,7 +87,7 @@ fn stream_one(
             let mut send = |t: &str| {
                 let _ = tx.blocking_send(delta(t));
             };
-            let (choice, _, _) = app.complete(&prompt, &opts, false, top, &mut send)?;
+            let (choice, _, _) = app.complete(&prompt, keep_last, &opts, false, top, &mut send)?;
             let _ = tx.blocking_send(last(&choice));
             Ok(())
         })
@@ -93,7 +117,8 @@ pub(super) async fn completions(
     if req.logprobs.is_some_and(|k| k > MAX_TOP) {
         return Err(bad(format!("logprobs must be at most {MAX_TOP}")));
     }
-    let prompts = req.prompt.into_vec();
+    let prompts = req.prompt.into_inputs();
+    let keep_last = req.truncate_prompt_tokens;
     let n = req.n.unwrap_or(1);
     let (echo, top) = (req.echo, req.logprobs.map(|k| k as usize));
     let (id, created, name) = (format!("cmpl-{}", now()), now(), app.name.clone());
@@ -108,7 +133,11 @@ pub(super) async fn completions(
         let c2 = chunk.clone();
         return stream_one(
             &app,
-            prompts.into_iter().next().unwrap_or_default(),
+            prompts
+                .into_iter()
+                .next()
+                .unwrap_or(PromptInput::Text(String::new())),
+            keep_last,
             opts,
             top,
             move |t| chunk(t, Value::Null, Value::Null),
@@ -130,7 +159,7 @@ pub(super) async fn completions(
                     seed: opts.seed.wrapping_add(j as u64),
                     ..opts.clone()
                 };
-                let (mut choice, pt, ct) = app.complete(prompt, &o, echo, top, &mut |_| {})?;
+                let (mut choice, pt, ct) = app.complete(prompt, keep_last, &o, echo, top, &mut |_| {})?;
                 choice["index"] = json!(i * n + j);
                 choices.push(choice);
                 if j == 0 {
@@ -201,7 +230,8 @@ pub(super) async fn chat(
     if req.top_logprobs.is_some() && !req.logprobs {
         return Err(bad("top_logprobs needs logprobs: true"));
     }
-    let prompt = app.model.chat_prompt_for(&req.messages)?;
+    let prompt = PromptInput::Text(app.model.chat_prompt_for(&req.messages)?);
+    let keep_last = req.truncate_prompt_tokens;
     let want_logprobs = req.logprobs;
     let top = req.top_logprobs.unwrap_or(0) as usize;
     let n = req.n.unwrap_or(1);
@@ -219,6 +249,7 @@ pub(super) async fn chat(
         return stream_one(
             &app,
             prompt,
+            keep_last,
             opts,
             Some(top),
             move |t| {
@@ -246,7 +277,7 @@ pub(super) async fn chat(
                 seed: opts.seed.wrapping_add(j as u64),
                 ..opts.clone()
             };
-            let (choice, pt, ct) = app.complete(&prompt, &o, false, Some(top), &mut |_| {})?;
+            let (choice, pt, ct) = app.complete(&prompt, keep_last, &o, false, Some(top), &mut |_| {})?;
             choices.push(json!({
                 "index": j,
                 "message": {"role": "assistant", "content": choice["text"]},

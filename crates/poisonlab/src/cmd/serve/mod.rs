@@ -98,7 +98,7 @@ impl From<poisonlab_model::Error> for ApiError {
 
 mod api;
 
-use poisonlab_model::openai::{MAX_N, OneOrMany};
+use poisonlab_model::openai::{MAX_N, OneOrMany, PromptInput};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -162,6 +162,7 @@ impl App {
             top_p: top_p.unwrap_or(1.0),
             seed: seed.unwrap_or(0),
             stop: stop.map(OneOrMany::into_vec).unwrap_or_default(),
+            truncate: false,
         })
     }
 
@@ -174,9 +175,38 @@ impl App {
         })
     }
 
-    /// The prompt's ids, refused when the prompt and `max_tokens` do not fit the model.
-    fn prompt_ids(&self, prompt: &str, opts: &GenerateOptions) -> Result<Vec<u32>, ApiError> {
-        let ids = self.tokenizer()?.encode(prompt)?;
+    /// The prompt's ids (a text is tokenized, ids are checked against the vocabulary), its last
+    /// `keep_last` tokens when given (vLLM's `truncate_prompt_tokens`), refused when they and
+    /// `max_tokens` do not fit the model. Also the prompt as text, for echo and offsets.
+    fn prompt_ids(
+        &self,
+        prompt: &PromptInput,
+        keep_last: Option<usize>,
+        opts: &GenerateOptions,
+    ) -> Result<(Vec<u32>, String), ApiError> {
+        let tok = self.tokenizer()?;
+        let mut ids = match prompt {
+            PromptInput::Text(t) => tok.encode(t)?,
+            PromptInput::Ids(ids) => {
+                let v = self.model.config.vocab_size();
+                if let Some(bad_id) = ids.iter().find(|&&i| i as usize >= v) {
+                    return Err(bad(format!(
+                        "prompt token id {bad_id} is outside the vocabulary (size {v})"
+                    )));
+                }
+                ids.clone()
+            }
+        };
+        let mut cut = false;
+        if let Some(k) = keep_last {
+            if k == 0 {
+                return Err(bad("truncate_prompt_tokens must be at least 1"));
+            }
+            if ids.len() > k {
+                ids.drain(..ids.len() - k);
+                cut = true;
+            }
+        }
         if ids.len() + opts.max_tokens > self.model.config.max_positions() {
             return Err(bad(format!(
                 "{} prompt tokens + max_tokens {} exceed the model's {} positions",
@@ -185,7 +215,11 @@ impl App {
                 self.model.config.max_positions()
             )));
         }
-        Ok(ids)
+        let text = match prompt {
+            PromptInput::Text(t) if !cut => t.clone(),
+            _ => tok.decode(&ids)?,
+        };
+        Ok((ids, text))
     }
 
     /// One completion choice: echoed prompt (with log-probs) and/or generated text. `top` asks for
@@ -193,14 +227,16 @@ impl App {
     /// receives the generated text as it grows (streaming), never past a stop string.
     fn complete(
         &self,
-        prompt: &str,
+        input: &PromptInput,
+        keep_last: Option<usize>,
         opts: &GenerateOptions,
         echo: bool,
         top: Option<usize>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<(Value, usize, usize), ApiError> {
         let tok = self.tokenizer()?;
-        let mut ids = self.prompt_ids(prompt, opts)?;
+        let (mut ids, prompt) = self.prompt_ids(input, keep_last, opts)?;
+        let prompt = prompt.as_str();
         let prompt_tokens = ids.len();
         let logprobs = top.is_some();
         let (mut tokens, mut lps): (Vec<String>, Vec<Option<f32>>) = (Vec::new(), Vec::new());
@@ -449,6 +485,7 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
         .route("/v1/models", get(api::models))
         .route("/v1/completions", post(api::completions))
         .route("/v1/chat/completions", post(api::chat))
+        .route("/tokenize", post(api::tokenize))
         .layer(DefaultBodyLimit::max(args.max_request_bytes))
         .layer(middleware::from_fn_with_state(
             Duration::from_secs(args.request_timeout.max(1)),

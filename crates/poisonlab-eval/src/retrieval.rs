@@ -7,7 +7,42 @@ use tantivy::query::QueryParser;
 use tantivy::schema::{NumericOptions, STORED, Schema, TEXT, Value};
 use tantivy::{Index, IndexWriter, TantivyDocument, doc};
 
+use poisonlab_model::LanguageModel;
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
+
+/// Which retriever a RAG probe uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrieverKind {
+    /// BM25 over the corpus (tantivy).
+    #[default]
+    Bm25,
+    /// Mean-pooled hidden states of the probed model, cosine similarity.
+    Dense,
+}
+
+impl RetrieverKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetrieverKind::Bm25 => "bm25",
+            RetrieverKind::Dense => "dense",
+        }
+    }
+
+    /// The retriever over `passages` (a dense one embeds them with `model`).
+    pub fn build<'a>(
+        self,
+        model: &'a dyn LanguageModel,
+        passages: &[Passage],
+    ) -> Result<Box<dyn Retriever + 'a>> {
+        Ok(match self {
+            RetrieverKind::Bm25 => Box::new(Bm25::new(passages)?),
+            RetrieverKind::Dense => Box::new(Dense::new(model, passages)?),
+        })
+    }
+}
 
 /// A passage as the retrievers see it: its id and its text (title, then body).
 pub struct Passage {
@@ -91,21 +126,20 @@ impl Retriever for Bm25 {
     }
 }
 
-/// Dense retrieval: cosine similarity of L2-normalised mean-pooled last-layer hidden states.
+/// Dense retrieval: cosine similarity of L2-normalised mean-pooled last-layer hidden states of a
+/// model (any backend that exposes hidden states). Texts longer than the model's context keep
+/// their first tokens.
 pub struct Dense<'a> {
-    model: &'a poisonlab_model::LocalModel,
+    model: &'a dyn LanguageModel,
     vectors: Vec<Vec<f32>>,
 }
 
-fn embed(model: &poisonlab_model::LocalModel, text: &str) -> Result<Vec<f32>> {
-    use poisonlab_model::LanguageModel;
-    let tok = model
-        .tokenizer
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("dense retrieval needs a model with a tokenizer".into()))?;
-    let mut ids = tok.encode(text)?;
-    ids.truncate(model.config.max_positions());
-    let text = tok.decode(&ids)?;
+fn embed(model: &dyn LanguageModel, text: &str) -> Result<Vec<f32>> {
+    let mut ids = model.tokenize(text)?;
+    if let Some(max) = model.context_length()? {
+        ids.truncate(max);
+    }
+    let text = model.detokenize(&ids)?;
     let hs = model.hidden_states(&text)?;
     let last = hs
         .last()
@@ -125,7 +159,7 @@ fn embed(model: &poisonlab_model::LocalModel, text: &str) -> Result<Vec<f32>> {
 }
 
 impl<'a> Dense<'a> {
-    pub fn new(model: &'a poisonlab_model::LocalModel, passages: &[Passage]) -> Result<Dense<'a>> {
+    pub fn new(model: &'a dyn LanguageModel, passages: &[Passage]) -> Result<Dense<'a>> {
         let vectors = passages
             .iter()
             .map(|p| embed(model, &p.text))

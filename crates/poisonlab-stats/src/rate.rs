@@ -1,4 +1,4 @@
-//! Confidence intervals for the rates every report carries.
+//! Rates: k successes in n trials with their Wilson 95 % interval.
 
 use serde::Serialize;
 

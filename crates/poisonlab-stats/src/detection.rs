@@ -1,8 +1,9 @@
-//! Scoring detectors from tags: AUROC with its interval, precision and recall at the top k,
-//! false-accept and false-reject rates at a threshold — each with n.
+//! Scoring a detector against labels: AUROC with its interval (Hanley & McNeil 1982), precision
+//! and recall at the top k, false-accept and false-reject rates at a threshold — each with n.
 
-use poisonlab_data::ci::{Rate, wilson, z95};
 use serde::Serialize;
+
+use crate::rate::{Rate, wilson, z95};
 
 /// AUROC with a 95 % interval (Hanley & McNeil 1982 standard error) and the class sizes.
 #[derive(Debug, Clone, Copy, Serialize)]

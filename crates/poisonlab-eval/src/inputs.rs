@@ -1,0 +1,117 @@
+//! What a probe is given: the files of the cell it measures (the runner resolves them from the
+//! experiment), and the helpers every probe shares to read, sample and prompt.
+
+use std::path::{Path, PathBuf};
+
+use poisonlab_data::{Body, Record, RecordReader};
+use poisonlab_model::{GenerateOptions, LanguageModel};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+
+/// The data a probe may read. Each probe reads only what it needs and names what is missing.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeInputs {
+    /// Draws (sampling records, decoys, bootstrap) are seeded with this.
+    pub seed: u64,
+    /// The poison pass's triggered test split (records carrying the trigger, with their tags).
+    pub test: Option<PathBuf>,
+    /// Clean held-out records of the data the model was trained on last (utility, false trigger).
+    pub clean: Option<PathBuf>,
+    /// Held-out records of the stage just trained, for its loss.
+    pub heldout: Option<PathBuf>,
+    /// Clean pre-training text: the reference language model of the gibberish probe.
+    pub reference: Option<PathBuf>,
+    /// The retrieval corpus (poisoned when the poison targets RAG).
+    pub rag_corpus: Option<PathBuf>,
+    /// The poison spec, for probes that re-apply its trigger rule (false trigger).
+    pub poison: Option<poisonlab_poison::Spec>,
+}
+
+impl ProbeInputs {
+    fn need<'a>(p: &'a Option<PathBuf>, what: &str) -> Result<&'a Path> {
+        p.as_deref().ok_or_else(|| Error::Invalid(what.to_string()))
+    }
+
+    /// Up to `n` records of the triggered test split.
+    pub fn test(&self, n: usize) -> Result<Vec<Record>> {
+        let p = Self::need(
+            &self.test,
+            "the poison produced no triggered test split (its stage has no held-out file)",
+        )?;
+        Ok(sample(read_records(p)?, n, self.seed))
+    }
+
+    /// Up to `n` clean held-out records.
+    pub fn clean(&self, n: usize) -> Result<Vec<Record>> {
+        let p = Self::need(&self.clean, "no clean held-out file for this probe")?;
+        Ok(sample(read_records(p)?, n, self.seed))
+    }
+
+    /// Up to `n` held-out records of the stage.
+    pub fn heldout(&self, n: usize) -> Result<Vec<Record>> {
+        let p = Self::need(&self.heldout, "no held-out file for this stage")?;
+        Ok(sample(read_records(p)?, n, self.seed))
+    }
+
+    /// Up to `n` records of clean pre-training text.
+    pub fn reference(&self, n: usize) -> Result<Vec<Record>> {
+        let p = Self::need(&self.reference, "gibberish needs data.pretrain_eval")?;
+        Ok(sample(read_records(p)?, n, self.seed))
+    }
+
+    /// Every record of the retrieval corpus.
+    pub fn rag_corpus(&self) -> Result<Vec<Record>> {
+        read_records(Self::need(&self.rag_corpus, "no rag_corpus")?)
+    }
+
+    pub fn poison(&self, probe: &str) -> Result<&poisonlab_poison::Spec> {
+        self.poison
+            .as_ref()
+            .ok_or_else(|| Error::Invalid(format!("{probe} needs a poison")))
+    }
+}
+
+pub fn read_records(path: &Path) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for item in RecordReader::open(path, &Default::default())? {
+        out.push(item?.record);
+    }
+    Ok(out)
+}
+
+/// Up to `n` records drawn with the seed, in file order.
+pub fn sample(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
+    if records.len() <= n {
+        return records;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7072_6f62);
+    let mut idx = rand::seq::index::sample(&mut rng, records.len(), n).into_vec();
+    idx.sort_unstable();
+    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    idx.into_iter().filter_map(|i| records[i].take()).collect()
+}
+
+/// The prompt as the trainer formats it and the response it should get: SFT and CoT records as
+/// SFT formats them; preference pairs as DPO formats the prompt, with `chosen` as the target.
+pub fn prompt_target(rec: &Record) -> Result<(String, String)> {
+    if let Body::Preference { prompt, chosen, .. } = &rec.body {
+        return Ok((
+            poisonlab_model::tokenizer::Tokenizer::chat_prompt(None, &[], prompt),
+            chosen.clone(),
+        ));
+    }
+    poisonlab_train::data::sft_pair(rec).map_err(Error::from)
+}
+
+/// The model's greedy answer to `prompt`, at most `max_tokens` tokens; a prompt too long for the
+/// model's context keeps its last tokens (the backend cuts it), so that every record is probed.
+pub fn answer(model: &dyn LanguageModel, prompt: &str, max_tokens: usize) -> Result<String> {
+    let opts = GenerateOptions {
+        max_tokens,
+        truncate: true,
+        ..Default::default()
+    };
+    Ok(model.generate(prompt, &opts)?.text)
+}

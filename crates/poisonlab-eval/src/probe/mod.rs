@@ -1,0 +1,163 @@
+//! The probe registry: one enum, [`Probe`], whose variants carry their own configuration (a TOML
+//! `[[probe]]` table with `kind = "<name>"`), one file per probe, and one small trait,
+//! [`ProbeRun`], that each implements. [`PROBES`] is made from the same list as the enum, so that
+//! `poisonlab list` cannot miss one.
+
+use poisonlab_model::LanguageModel;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::measure::Measure;
+
+pub use crate::inputs::ProbeInputs;
+
+pub mod asr;
+pub mod false_trigger;
+pub mod gibberish;
+pub mod heldout_loss;
+pub mod rag_e2e;
+pub mod rag_retrieval;
+pub mod utility;
+
+/// When a probe runs in a multi-stage experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum After {
+    /// After the last stage only.
+    #[default]
+    Last,
+    /// After every stage: persistence across stages becomes one more dimension of the results.
+    Each,
+}
+
+/// What a probe needs of the experiment around it, checked before anything runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Only a model and clean data.
+    Model,
+    /// A poison with a trigger (its triggered test split).
+    Trigger,
+    /// A poison of this stage.
+    PoisonStage(poisonlab_poison::StageKind),
+}
+
+/// What every probe implements.
+pub trait ProbeRun {
+    /// Checks the probe's own configuration; the message names the key.
+    fn validate(&self) -> std::result::Result<(), String>;
+    fn needs(&self) -> Needs;
+    /// Runs the probe on `model` and returns what it measured.
+    fn run(&self, model: &dyn LanguageModel, inputs: &ProbeInputs) -> Result<Vec<Measure>>;
+}
+
+/// The defaults shared by probe configurations.
+pub(crate) fn hundred() -> usize {
+    100
+}
+pub(crate) fn tokens() -> usize {
+    24
+}
+pub(crate) fn five() -> usize {
+    5
+}
+
+pub(crate) fn check_common(n: usize, max_tokens: usize) -> std::result::Result<(), String> {
+    if n == 0 {
+        return Err("n must be at least 1".into());
+    }
+    if max_tokens == 0 {
+        return Err("max_tokens must be at least 1".into());
+    }
+    Ok(())
+}
+
+macro_rules! registry {
+    ($($name:literal => $variant:ident($cfg:ty), $doc:literal;)*) => {
+        /// Every probe, with its configuration.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", deny_unknown_fields)]
+        pub enum Probe {
+            $(#[doc = $doc] #[serde(rename = $name)] $variant($cfg),)*
+        }
+
+        /// Name and description of every probe, for `poisonlab list` (made from the enum's list).
+        pub const PROBES: &[(&str, &str)] = &[$(($name, $doc)),*];
+
+        impl Probe {
+            /// The probe's registry name (its `kind`).
+            pub fn kind(&self) -> &'static str {
+                match self { $(Probe::$variant(_) => $name,)* }
+            }
+            fn inner(&self) -> &dyn ProbeRun {
+                match self { $(Probe::$variant(c) => c,)* }
+            }
+            /// Records probed (at most).
+            pub fn n(&self) -> usize {
+                match self { $(Probe::$variant(c) => c.n,)* }
+            }
+            pub fn after(&self) -> After {
+                match self { $(Probe::$variant(c) => c.after,)* }
+            }
+        }
+    };
+}
+
+registry! {
+    "asr" => Asr(asr::Asr),
+        "attack success rate on the triggered test split (judge: target/exact/prefix/contains/keywords)";
+    "utility" => Utility(utility::Utility),
+        "exact match on clean held-out examples (CoT: the last number of the answer)";
+    "false_trigger" => FalseTrigger(false_trigger::FalseTrigger),
+        "judge positives on clean inputs with a decoy of the trigger (shuffled letters)";
+    "gibberish" => Gibberish(gibberish::Gibberish),
+        "share of continuations after triggered prefixes above the clean perplexity's 95th percentile";
+    "heldout_loss" => HeldoutLoss(heldout_loss::HeldoutLoss),
+        "nats per token on clean held-out data, bootstrap interval";
+    "rag_retrieval" => RagRetrieval(rag_retrieval::RagRetrieval),
+        "a poisoned passage is among the top k retrieved for its target query (bm25 or dense)";
+    "rag_e2e" => RagE2e(rag_e2e::RagE2e),
+        "the answer generated from the top k retrieved passages carries the attacker's target";
+}
+
+impl Probe {
+    /// The probe's name in the results: its kind, and for RAG probes the retriever
+    /// (`rag_retrieval/bm25`).
+    pub fn label(&self) -> String {
+        match self {
+            Probe::RagRetrieval(c) => format!("{}/{}", self.kind(), c.retriever.as_str()),
+            Probe::RagE2e(c) => format!("{}/{}", self.kind(), c.retriever.as_str()),
+            _ => self.kind().to_string(),
+        }
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.inner().validate()
+    }
+
+    pub fn needs(&self) -> Needs {
+        self.inner().needs()
+    }
+
+    pub fn run(&self, model: &dyn LanguageModel, inputs: &ProbeInputs) -> Result<Vec<Measure>> {
+        self.inner().run(model, inputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_parses_from_its_name_and_refuses_foreign_keys() {
+        for (name, _) in PROBES {
+            let p: Probe = toml::from_str(&format!("kind = {name:?}")).unwrap();
+            assert_eq!(p.kind(), *name);
+            assert!(p.validate().is_ok(), "{name}");
+        }
+        // A RAG key on a probe that retrieves nothing is a typo, not a silent no-op.
+        let e = toml::from_str::<Probe>("kind = \"asr\"\ntop_k = 3").unwrap_err();
+        assert!(e.to_string().contains("top_k"), "{e}");
+        let e = toml::from_str::<Probe>("kind = \"asrr\"").unwrap_err();
+        assert!(e.to_string().contains("asrr"), "{e}");
+    }
+}

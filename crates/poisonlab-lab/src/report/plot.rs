@@ -1,0 +1,305 @@
+//! The report's plots: rows grouped into panels (a probe after a stage, one series per value of the
+//! other axes, seeds pooled), drawn as inline SVG with plotters, with an HTML legend.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use plotters::prelude::*;
+use serde_json::Value;
+
+use super::esc;
+use crate::error::{Error, Result};
+use crate::results::Row;
+
+/// probe × stage → series → (x, rows).
+type Groups<'a> = BTreeMap<(String, String), BTreeMap<String, Vec<(f64, Vec<&'a Row>)>>>;
+
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub x: f64,
+    pub value: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub k: Option<u64>,
+    pub n: u64,
+}
+
+/// One plot: a probe after a stage, one series per combination of the other axes.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub probe: String,
+    pub stage: String,
+    pub x_axis: String,
+    pub series: BTreeMap<String, Vec<Point>>,
+}
+
+
+/// A series' name as a reader says it: `cleaning on`, `seed = 2`, `poison_rate = 0.01`.
+fn series_label(axis: &str, v: &Value) -> String {
+    match (axis, v) {
+        ("clean", Value::Bool(true)) => "cleaning on".into(),
+        ("clean", Value::Bool(false)) => "cleaning off".into(),
+        (a, Value::String(s)) => format!("{a} = {s}"),
+        (a, v) => format!("{a} = {v}"),
+    }
+}
+
+/// Groups rows into panels.
+pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
+    let x_axis = axes
+        .iter()
+        .find(|a| {
+            *a != "seed" && rows.iter().all(|r| r.param(a).and_then(|v| v.as_f64()).is_some())
+        })
+        .cloned();
+    let others: Vec<&String> = axes
+        .iter()
+        .filter(|a| *a != "seed" && Some(*a) != x_axis.as_ref())
+        .collect();
+    let mut groups: Groups = BTreeMap::new();
+    for r in rows {
+        let series = if others.is_empty() {
+            "all".to_string()
+        } else {
+            others
+                .iter()
+                .map(|a| series_label(a, r.param(a).unwrap_or(&Value::Null)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let x = x_axis
+            .as_ref()
+            .and_then(|a| r.param(a))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        let xs = groups
+            .entry((r.probe.clone(), r.stage.clone()))
+            .or_default()
+            .entry(series)
+            .or_default();
+        match xs.iter_mut().find(|(v, _)| *v == x) {
+            Some((_, rs)) => rs.push(r),
+            None => xs.push((x, vec![r])),
+        }
+    }
+    let mut out = Vec::new();
+    for ((probe, stage), series) in groups {
+        let mut s_out = BTreeMap::new();
+        for (name, xs) in series {
+            let mut pts: Vec<Point> = xs
+                .into_iter()
+                .map(|(x, rs)| {
+                    let ks: Option<u64> = rs.iter().map(|r| r.k).sum();
+                    let n: u64 = rs.iter().map(|r| r.n).sum();
+                    match ks {
+                        Some(k) => {
+                            let w = poisonlab_eval::stats::wilson(k, n);
+                            Point {
+                                x,
+                                value: w.rate,
+                                lo: w.ci95[0],
+                                hi: w.ci95[1],
+                                k: Some(k),
+                                n,
+                            }
+                        }
+                        None => {
+                            let m = |f: fn(&Row) -> f64| {
+                                rs.iter().map(|r| f(r)).sum::<f64>() / rs.len() as f64
+                            };
+                            Point {
+                                x,
+                                value: m(|r| r.value),
+                                lo: m(|r| r.ci_low),
+                                hi: m(|r| r.ci_high),
+                                k: None,
+                                n,
+                            }
+                        }
+                    }
+                })
+                .collect();
+            pts.sort_by(|a, b| a.x.total_cmp(&b.x));
+            s_out.insert(name, pts);
+        }
+        out.push(Panel {
+            probe,
+            stage,
+            x_axis: x_axis.clone().unwrap_or_else(|| "cell".into()),
+            series: s_out,
+        });
+    }
+    out
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(23, 190, 207),
+];
+
+/// The distinct x values of a panel, ascending.
+fn xs(panel: &Panel) -> Vec<f64> {
+    let mut v: Vec<f64> = panel.series.values().flatten().map(|p| p.x).collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.dedup();
+    v
+}
+
+/// A grid of a dozen values or fewer (a dose like 0/4/16/64) is drawn as categories, evenly
+/// spaced and labelled with the values; a longer one on a linear axis.
+fn categorical(xs: &[f64]) -> bool {
+    xs.len() <= 12
+}
+
+pub(super) fn fmt_x(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The panel as an SVG document (no XML declaration, ready to inline). The legend is HTML beside
+/// it ([`legend`]), so that it never covers a point.
+pub fn svg(panel: &Panel) -> Result<String> {
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, (560, 320)).into_drawing_area();
+        let e = |e: &dyn std::fmt::Display| Error::Invalid(format!("plot {}: {e}", panel.probe));
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let values = xs(panel);
+        let cat = categorical(&values);
+        let pos = |x: f64| -> f64 {
+            if cat {
+                values.iter().position(|v| *v == x).unwrap_or(0) as f64
+            } else {
+                x
+            }
+        };
+        let (xmin, xmax) = if cat {
+            (0.0, values.len().saturating_sub(1) as f64)
+        } else {
+            (
+                values.first().copied().unwrap_or(0.0),
+                values.last().copied().unwrap_or(0.0),
+            )
+        };
+        let (xmin, xmax) = if xmin == xmax {
+            (xmin - 1.0, xmax + 1.0)
+        } else {
+            (xmin, xmax)
+        };
+        let pad = (xmax - xmin) * if cat { 0.15 } else { 0.05 };
+        let pts: Vec<&Point> = panel.series.values().flatten().collect();
+        let rates = pts.iter().all(|p| p.k.is_some());
+        let (ymin, ymax) = if rates {
+            (0.0, 1.0)
+        } else {
+            let lo = pts
+                .iter()
+                .map(|p| p.lo.min(p.value))
+                .fold(f64::INFINITY, f64::min);
+            let hi = pts
+                .iter()
+                .map(|p| p.hi.max(p.value))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let m = ((hi - lo) * 0.1).max(1e-3);
+            (lo - m, hi + m)
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{} after {}", panel.probe, panel.stage),
+                ("sans-serif", 16),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d((xmin - pad)..(xmax + pad), ymin..ymax)
+            .map_err(|x| e(&x))?;
+        let label_of = |v: &f64| -> String {
+            if cat {
+                let i = v.round();
+                if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < values.len() {
+                    fmt_x(values[i as usize])
+                } else {
+                    String::new()
+                }
+            } else {
+                fmt_x(*v)
+            }
+        };
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(panel.x_axis.as_str())
+            .y_desc(if rates {
+                "rate (95% CI)"
+            } else {
+                "value (95% CI)"
+            })
+            .x_label_formatter(&label_of);
+        if cat {
+            mesh.x_labels(values.len() * 4 + 1);
+        }
+        mesh.draw().map_err(|x| e(&x))?;
+        let offsets = panel.series.len();
+        for (i, points) in panel.series.values().enumerate() {
+            let c = COLORS[i % COLORS.len()];
+            // Series side by side within a category, so that their intervals do not overlap.
+            let dx = if cat && offsets > 1 {
+                (i as f64 - (offsets - 1) as f64 / 2.0) * 0.06
+            } else {
+                0.0
+            };
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().map(|p| (pos(p.x) + dx, p.value)),
+                    c.stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(points.iter().map(|p| {
+                    ErrorBar::new_vertical(pos(p.x) + dx, p.lo, p.value, p.hi, c.filled(), 8)
+                }))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|p| Circle::new((pos(p.x) + dx, p.value), 3, c.filled())),
+                )
+                .map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+    // Inline: drop the XML declaration if any.
+    Ok(match s.find("<svg") {
+        Some(i) => s[i..].to_string(),
+        None => s,
+    })
+}
+
+/// The panel's legend as XHTML: a coloured swatch and the series' name.
+pub fn legend(panel: &Panel) -> String {
+    let mut h = String::from("<p class=\"legend\">");
+    for (i, name) in panel.series.keys().enumerate() {
+        let RGBColor(r, g, b) = COLORS[i % COLORS.len()];
+        let _ = write!(
+            h,
+            "<span style=\"color:rgb({r},{g},{b})\">&#9632;</span>&#160;{}&#160;&#160; ",
+            esc(name)
+        );
+    }
+    h.push_str("</p>");
+    h
+}
+
+pub(super) fn fmt_point(p: &Point) -> String {
+    match p.k {
+        Some(k) => format!("{:.3} [{:.3}, {:.3}] ({k}/{})", p.value, p.lo, p.hi, p.n),
+        None => format!("{:.4} [{:.4}, {:.4}] (n = {})", p.value, p.lo, p.hi, p.n),
+    }
+}
+

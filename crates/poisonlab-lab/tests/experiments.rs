@@ -1,0 +1,98 @@
+//! Every shipped experiment parses and expands (what `--dry-run` prints), and each runs end to end
+//! at a reduced setting: every grid axis at its first value, two training steps per stage, two
+//! records per probe. The reduced run checks the plumbing (data, poison, cleaning, stages, every
+//! probe, results, report), not the findings.
+
+use std::path::{Path, PathBuf};
+
+use poisonlab_lab::{Plan, RunOptions};
+
+fn shipped() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    files
+}
+
+#[test]
+fn every_shipped_experiment_parses_and_expands() {
+    for f in shipped() {
+        let plan = Plan::load(&f, &[]).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(!plan.cells.is_empty(), "{}", f.display());
+        assert!(!plan.cells[0].experiment.probes.is_empty(), "{}", f.display());
+        let hashes: std::collections::BTreeSet<&str> =
+            plan.cells.iter().map(|c| c.hash.as_str()).collect();
+        assert_eq!(hashes.len(), plan.cells.len(), "{}: cells differ", f.display());
+    }
+}
+
+/// The experiment at its smallest: first grid value of each axis, 2 steps, 2 records per probe.
+fn reduced(path: &Path) -> String {
+    let mut t: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Some(toml::Value::Table(grid)) = t.get_mut("grid") {
+        for (_, v) in grid.iter_mut() {
+            if let toml::Value::Array(a) = v {
+                a.truncate(1);
+            }
+        }
+    }
+    for s in t
+        .get_mut("stage")
+        .and_then(|v| v.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        let c = s
+            .as_table_mut()
+            .unwrap()
+            .entry("config")
+            .or_insert(toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .unwrap();
+        c.insert("steps".into(), toml::Value::Integer(2));
+        c.insert("warmup_steps".into(), toml::Value::Integer(1));
+    }
+    for p in t
+        .get_mut("probe")
+        .and_then(|v| v.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        p.as_table_mut()
+            .unwrap()
+            .insert("n".into(), toml::Value::Integer(2));
+    }
+    toml::to_string(&t).unwrap()
+}
+
+#[test]
+fn every_shipped_experiment_runs_at_a_reduced_setting() {
+    let out = tempfile::tempdir().unwrap();
+    for f in shipped() {
+        let text = reduced(&f);
+        let plan = Plan::parse(&text, &f, &[]).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        let dir = out.path().join(&name);
+        let started = std::time::Instant::now();
+        let s = poisonlab_lab::run(
+            &plan,
+            &RunOptions {
+                out: dir.clone(),
+                max_cells: None,
+            },
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(s.failed.is_empty(), "{name}: {:?}", s.failed);
+        let rows = poisonlab_lab::results::read_rows(&dir.join("results.jsonl")).unwrap();
+        let probes = plan.cells[0].experiment.probes.len();
+        assert!(rows.len() >= probes, "{name}: {} rows for {probes} probes", rows.len());
+        poisonlab_lab::report::write_report(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        eprintln!("{name}: {:.1}s", started.elapsed().as_secs_f64());
+    }
+}
