@@ -12,6 +12,7 @@ pub mod llama;
 pub mod lm;
 pub mod model;
 pub mod openai;
+mod sampling;
 pub mod tokenizer;
 
 pub use config::ModelConfig;

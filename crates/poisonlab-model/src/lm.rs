@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::layers::KvCache;
 use crate::model::{CausalLm, floats};
+use crate::sampling::{pick, top_k};
 use crate::tokenizer::{EOS, Tokenizer};
 
 /// Score `continuation` given `prompt`.
@@ -151,13 +152,13 @@ pub fn truncate_prompt(ids: &mut Vec<u32>, max_tokens: usize, ctx: usize) -> usi
 
 /// A model in this process.
 pub struct LocalModel {
-    pub name: String,
-    pub config: ModelConfig,
-    pub model: CausalLm,
-    pub tokenizer: Option<Tokenizer>,
+    name: String,
+    config: ModelConfig,
+    model: CausalLm,
+    tokenizer: Option<Tokenizer>,
     /// The checkpoint's own chat template, when its tokenizer_config.json has one.
-    pub chat_template: Option<ChatTemplate>,
-    pub device: Device,
+    chat_template: Option<ChatTemplate>,
+    device: Device,
 }
 
 fn int_tensor(rows: &[Vec<u32>], pad: u32, device: &Device) -> (Tensor<2, Int>, usize) {
@@ -174,6 +175,37 @@ fn int_tensor(rows: &[Vec<u32>], pad: u32, device: &Device) -> (Tensor<2, Int>, 
 }
 
 impl LocalModel {
+    /// A model from its parts (the trainer's weights, our tokenizer), without a chat template.
+    pub fn from_parts(
+        name: String,
+        config: ModelConfig,
+        model: CausalLm,
+        tokenizer: Option<Tokenizer>,
+        device: Device,
+    ) -> LocalModel {
+        LocalModel {
+            name,
+            config,
+            model,
+            tokenizer,
+            chat_template: None,
+            device,
+        }
+    }
+
+    /// The configuration and the weights, for a trainer that goes on from this model.
+    pub fn into_parts(self) -> (ModelConfig, CausalLm) {
+        (self.config, self.model)
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_ref()
+    }
+
     /// Loads an HF-style directory; the tokenizer comes from `tokenizer` or `DIR/tokenizer.json`.
     pub fn load(dir: &Path, tokenizer: Option<&Path>, device: &Device) -> Result<LocalModel> {
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
@@ -402,67 +434,6 @@ pub fn token_texts(tok: &Tokenizer, ids: &[u32], from: usize) -> Result<Vec<Stri
         prev = cur;
     }
     Ok(out)
-}
-
-/// Picks the next token: argmax at temperature 0, else a (nucleus) sample. Returns its log-prob
-/// under the model's untempered distribution.
-/// The `k` most likely tokens and their log-probabilities (ties by lower id), highest first.
-fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let lse = max + logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
-    let mut idx: Vec<usize> = (0..logits.len()).collect();
-    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    idx.into_iter()
-        .take(k)
-        .map(|i| (i as u32, logits[i] - lse))
-        .collect()
-}
-
-fn pick(logits: &[f32], opts: &GenerateOptions, rng: &mut ChaCha8Rng) -> (u32, f32) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let lse = max + logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
-    let logp = |i: usize| logits[i] - lse;
-    if opts.temperature <= 0.0 {
-        // First maximum, as torch.argmax does.
-        let mut best = 0;
-        for (i, &x) in logits.iter().enumerate() {
-            if x > logits[best] {
-                best = i;
-            }
-        }
-        return (best as u32, logp(best));
-    }
-    let t = opts.temperature;
-    let mut probs: Vec<(usize, f32)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (i, ((x - max) / t).exp()))
-        .collect();
-    let z: f32 = probs.iter().map(|p| p.1).sum();
-    probs.iter_mut().for_each(|p| p.1 /= z);
-    if opts.top_p < 1.0 {
-        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut acc = 0.0;
-        let mut keep = 0;
-        for p in &probs {
-            acc += p.1;
-            keep += 1;
-            if acc >= opts.top_p {
-                break;
-            }
-        }
-        probs.truncate(keep);
-    }
-    let total: f32 = probs.iter().map(|p| p.1).sum();
-    let mut u: f32 = rng.random::<f32>() * total;
-    for &(i, p) in &probs {
-        if u < p {
-            return (i as u32, logp(i));
-        }
-        u -= p;
-    }
-    let last = probs.last().map_or(0, |p| p.0);
-    (last as u32, logp(last))
 }
 
 impl LanguageModel for LocalModel {

@@ -73,7 +73,7 @@ fn check(name: &str, model: &LocalModel) {
             2e-5,
         );
         let hidden = model.hidden_states_ids(&tokens).unwrap();
-        assert_eq!(hidden.len(), model.config.num_layers() + 1);
+        assert_eq!(hidden.len(), model.config().num_layers() + 1);
         let means: Vec<f32> = hidden
             .last()
             .unwrap()
@@ -150,7 +150,7 @@ fn llama_v4_config_layout_gives_identical_outputs() {
     )
     .unwrap();
     let v5 = load("llama");
-    assert_eq!(v4.config, v5.config);
+    assert_eq!(v4.config(), v5.config());
     let seq = ids(&reference()["llama"]["sequences"][0]["ids"]);
     assert_eq!(v4.last_logits(&seq).unwrap(), v5.last_logits(&seq).unwrap());
     check("llama", &v4);
@@ -189,7 +189,7 @@ fn save_then_load_gives_identical_logits() {
         let dir = tempfile::tempdir().unwrap();
         m.save(dir.path()).unwrap();
         let back = LocalModel::load(dir.path(), None, &default_device()).unwrap();
-        assert_eq!(back.config, m.config, "{name}");
+        assert_eq!(back.config(), m.config(), "{name}");
         let seq = ids(&reference()[name]["sequences"][0]["ids"]);
         assert_eq!(
             back.last_logits(&seq).unwrap(),

@@ -92,6 +92,20 @@ pub enum StageKind {
 }
 
 impl StageKind {
+    /// The training stage that learns from this data (`None`: used at inference time — retrieval,
+    /// demonstrations — or not trained by the lifecycle here).
+    pub fn trained_by(self) -> Option<poisonlab_data::Stage> {
+        use poisonlab_data::Stage;
+        match self {
+            StageKind::Pretrain => Some(Stage::Pretrain),
+            StageKind::Sft | StageKind::Cot => Some(Stage::Sft),
+            StageKind::Preference => Some(Stage::Dpo),
+            StageKind::Icl | StageKind::Rag | StageKind::Memory | StageKind::Classification => {
+                None
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StageKind::Pretrain => "pretrain",

@@ -22,13 +22,7 @@ use crate::data::{self, Example, Order, PairExample};
 use crate::error::{Error, Result};
 use crate::loss::{Batch, batch, clip_global_norm, dpo_loss, lm_loss, sequence_logprobs};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Pretrain,
-    Sft,
-    Dpo,
-}
+pub use poisonlab_data::Stage;
 
 /// One line of `log.jsonl`, and what the progress callback sees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +167,7 @@ impl Trainer {
         let (config, model) = match &cfg.init {
             Some(dir) => {
                 let m = LocalModel::load(dir, None, &ad)?;
-                (m.config, m.model)
+                m.into_parts()
             }
             None if stage == Stage::Pretrain => {
                 let eos = tokenizer.token_id(poisonlab_model::tokenizer::EOS);
@@ -202,7 +196,7 @@ impl Trainer {
                     .or_else(|| cfg.init.clone())
                     .ok_or_else(|| Error::Config("DPO needs a reference model".into()))?;
                 // Loaded on the plain device: the reference never enters the autodiff graph.
-                Some(LocalModel::load(&dir, None, &plain)?.model)
+                Some(LocalModel::load(&dir, None, &plain)?.into_parts().1)
             }
             _ => None,
         };
@@ -435,14 +429,13 @@ impl Trainer {
     /// Writes the model as an HF directory (config.json, model.safetensors, tokenizer.json).
     pub fn save_model(&self, dir: &Path) -> Result<()> {
         let tokenizer = Tokenizer::from_file(&self.tokenizer_file()?)?;
-        let local = LocalModel {
-            name: dir.display().to_string(),
-            config: self.config.clone(),
-            model: self.model.valid(),
-            tokenizer: Some(tokenizer),
-            chat_template: None,
-            device: self.plain.clone(),
-        };
+        let local = LocalModel::from_parts(
+            dir.display().to_string(),
+            self.config.clone(),
+            self.model.valid(),
+            Some(tokenizer),
+            self.plain.clone(),
+        );
         local.save(dir)?;
         Ok(())
     }

@@ -256,8 +256,7 @@ fn a_trained_model_loads_in_transformers() {
         let dir = root.path().join(arch).join("model");
         let m = LocalModel::load(&dir, None, &default_device()).unwrap();
         let ids = m
-            .tokenizer
-            .as_ref()
+            .tokenizer()
             .unwrap()
             .encode("Ada Barton is a baker who lives in Velmora.")
             .unwrap();

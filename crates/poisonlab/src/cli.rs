@@ -49,8 +49,8 @@ pub enum Command {
     /// Train a model: pre-training, SFT (loss on responses only) or DPO, from a TOML config.
     Train {
         /// The stage to train.
-        #[arg(value_enum)]
-        stage: StageArg,
+        #[arg(value_parser = stage_arg())]
+        stage: poisonlab_data::Stage,
         /// Training config (TOML; see `examples/pretrain_small.toml`, `examples/sft_small.toml`,
         /// `examples/dpo_small.toml`).
         #[arg(long, value_name = "FILE")]
@@ -295,11 +295,13 @@ pub struct RunArgs {
     pub report: bool,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StageArg {
-    Pretrain,
-    Sft,
-    Dpo,
+/// The stage argument: the one stage type the trainer and experiments use.
+fn stage_arg() -> impl clap::builder::TypedValueParser<Value = poisonlab_data::Stage> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(
+        poisonlab_data::Stage::ALL.map(|s| s.as_str()),
+    )
+    .try_map(|s| s.parse::<poisonlab_data::Stage>())
 }
 
 #[derive(Args, Debug, Clone)]

@@ -123,7 +123,7 @@ impl Detector {
 pub struct ScanOptions {
     pub detectors: Vec<Detector>,
     /// A local model for the model-based detectors (and ONION when set).
-    pub model: Option<Box<poisonlab_model::LocalModel>>,
+    pub model: Option<Box<dyn poisonlab_model::LanguageModel>>,
     /// Fit ONION's bigram model on this file instead of the data itself.
     pub reference: Option<PathBuf>,
     pub read: poisonlab_data::ReadOptions,
@@ -185,7 +185,7 @@ pub fn scan(records: &[Record], opts: &ScanOptions) -> Result<ScanResult> {
     })
 }
 
-fn model_of(opts: &ScanOptions, d: Detector) -> Result<&poisonlab_model::LocalModel> {
+fn model_of(opts: &ScanOptions, d: Detector) -> Result<&dyn poisonlab_model::LanguageModel> {
     opts.model.as_deref().ok_or_else(|| {
         crate::Error::Invalid(format!(
             "detector `{}` reads a model's hidden states or log-probabilities: give --model DIR",

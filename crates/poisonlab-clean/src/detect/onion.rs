@@ -15,7 +15,7 @@ const MODEL_MAX_WORDS: usize = 64;
 pub fn scores(records: &[Record], opts: &ScanOptions) -> Result<Vec<Verdict>> {
     let prompts: Vec<String> = records.iter().map(|r| r.prompt_response().0).collect();
     if let Some(m) = &opts.model {
-        return model_scores(&prompts, m);
+        return model_scores(&prompts, m.as_ref());
     }
     let lm = match &opts.reference {
         Some(p) => {
@@ -58,8 +58,8 @@ pub fn scores(records: &[Record], opts: &ScanOptions) -> Result<Vec<Verdict>> {
         .collect())
 }
 
-fn model_scores(prompts: &[String], m: &poisonlab_model::LocalModel) -> Result<Vec<Verdict>> {
-    use poisonlab_model::{LanguageModel, ScoreRequest};
+fn model_scores(prompts: &[String], m: &dyn poisonlab_model::LanguageModel) -> Result<Vec<Verdict>> {
+    use poisonlab_model::ScoreRequest;
     let mut out = Vec::with_capacity(prompts.len());
     for p in prompts {
         let words: Vec<&str> = p.split_whitespace().take(MODEL_MAX_WORDS).collect();

@@ -11,10 +11,9 @@ use crate::error::Result;
 
 pub fn hidden_means(
     records: &[Record],
-    model: &poisonlab_model::LocalModel,
+    model: &dyn poisonlab_model::LanguageModel,
     layer: Option<usize>,
 ) -> Result<Vec<Vec<f64>>> {
-    use poisonlab_model::LanguageModel;
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         let (p, resp) = r.prompt_response();

@@ -14,10 +14,10 @@ use crate::error::Result;
 
 pub fn scores(
     records: &[Record],
-    model: &poisonlab_model::LocalModel,
+    model: &dyn poisonlab_model::LanguageModel,
     opts: &ScanOptions,
 ) -> Result<Vec<Verdict>> {
-    use poisonlab_model::{LanguageModel, ScoreRequest};
+    use poisonlab_model::ScoreRequest;
     let copies = opts.strip_copies.max(1);
     let prompts: Vec<(String, String)> = records.iter().map(|r| r.prompt_response()).collect();
     let pool: Vec<Vec<String>> = prompts

@@ -291,6 +291,41 @@ impl Quality {
     }
 }
 
+/// At run time: each record's verdict (the first rule it breaks).
+pub(super) struct QualityRun<'a> {
+    cfg: &'a Quality,
+    verdicts: Vec<Option<String>>,
+}
+
+impl<'a> QualityRun<'a> {
+    pub(super) fn new(cfg: &'a Quality) -> Self {
+        QualityRun {
+            cfg,
+            verdicts: Vec::new(),
+        }
+    }
+}
+
+impl super::FilterRun for QualityRun<'_> {
+    fn prepare(
+        &mut self,
+        records: &[poisonlab_data::Record],
+        _opts: &super::CleanOptions,
+    ) -> crate::error::Result<Option<serde_json::Value>> {
+        use rayon::prelude::*;
+        let q = self.cfg;
+        self.verdicts = records
+            .par_iter()
+            .map(|r| q.check(&q.field.text(r)))
+            .collect();
+        Ok(None)
+    }
+
+    fn decide(&mut self, _records: &[poisonlab_data::Record], i: usize) -> Option<String> {
+        self.verdicts[i].clone().map(|r| format!("quality {r}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,7 +80,7 @@ pub fn scan(a: &ScanArgs) -> Result<ExitCode> {
         bail!("detector `{}` needs --model DIR", d.name());
     }
     let read = read_options(&a.read);
-    let model = match &a.model {
+    let model: Option<Box<dyn poisonlab_model::LanguageModel>> = match &a.model {
         Some(dir) => Some(Box::new(
             poisonlab_model::LocalModel::load(
                 dir,

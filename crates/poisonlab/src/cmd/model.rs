@@ -10,7 +10,7 @@ use poisonlab_model::{Tokenizer, default_device};
 use poisonlab_train::{Stage, TrainConfig, Trainer};
 use serde_json::json;
 
-use crate::cli::{GenerateArgs, ModelArgs, ScoreArgs, StageArg};
+use crate::cli::{GenerateArgs, ModelArgs, ScoreArgs};
 
 pub fn tokenizer_train(inputs: &[PathBuf], vocab_size: usize, out: &Path) -> Result<ExitCode> {
     let mut texts = Vec::new();
@@ -31,7 +31,7 @@ pub fn tokenizer_train(inputs: &[PathBuf], vocab_size: usize, out: &Path) -> Res
 }
 
 pub fn train(
-    stage: StageArg,
+    stage: Stage,
     config: &Path,
     overrides: &[String],
     resume: bool,
@@ -39,11 +39,6 @@ pub fn train(
 ) -> Result<ExitCode> {
     let mut cfg = TrainConfig::from_file(config)?;
     apply_overrides(&mut cfg, overrides)?;
-    let stage = match stage {
-        StageArg::Pretrain => Stage::Pretrain,
-        StageArg::Sft => Stage::Sft,
-        StageArg::Dpo => Stage::Dpo,
-    };
     let mut trainer = Trainer::new(stage, cfg.clone()).context("setting up training")?;
     if resume && trainer.resume()? {
         eprintln!("resumed at step {}", trainer.step);
@@ -156,8 +151,7 @@ pub fn score(s: &ScoreArgs) -> Result<ExitCode> {
     let (ids, tokens, lps) = match (&model, &s.prompt) {
         (Loaded::Local(local), None) => {
             let tok = local
-                .tokenizer
-                .as_ref()
+                .tokenizer()
                 .context("the model directory has no tokenizer.json; give --tokenizer")?;
             let ids = tok.encode(&s.text)?;
             let lps = local.token_logprobs(std::slice::from_ref(&ids))?.remove(0);

@@ -23,7 +23,7 @@ pub(super) async fn models(
 ) -> Result<Json<Value>, ApiError> {
     app.check(&headers, None, None)?;
     Ok(Json(
-        json!({"object": "list", "data": [{"id": app.name, "object": "model", "created": 0, "owned_by": "poisonlab", "max_model_len": app.model.config.max_positions()}]}),
+        json!({"object": "list", "data": [{"id": app.name, "object": "model", "created": 0, "owned_by": "poisonlab", "max_model_len": app.model.config().max_positions()}]}),
     ))
 }
 
@@ -39,10 +39,10 @@ pub(super) async fn tokenize(
     let ids = tok.encode(&req.prompt)?;
     let eos = tok
         .token_id(poisonlab_model::tokenizer::EOS)
-        .or(app.model.config.eos_token_id());
+        .or(app.model.config().eos_token_id());
     Ok(Json(json!({
         "count": ids.len(),
-        "max_model_len": app.model.config.max_positions(),
+        "max_model_len": app.model.config().max_positions(),
         "tokens": ids,
         "eos_token_id": eos,
     })))

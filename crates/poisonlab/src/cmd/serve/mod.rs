@@ -167,7 +167,7 @@ impl App {
     }
 
     fn tokenizer(&self) -> Result<&poisonlab_model::tokenizer::Tokenizer, ApiError> {
-        self.model.tokenizer.as_ref().ok_or_else(|| {
+        self.model.tokenizer().ok_or_else(|| {
             ApiError(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the model has no tokenizer".into(),
@@ -188,7 +188,7 @@ impl App {
         let mut ids = match prompt {
             PromptInput::Text(t) => tok.encode(t)?,
             PromptInput::Ids(ids) => {
-                let v = self.model.config.vocab_size();
+                let v = self.model.config().vocab_size();
                 if let Some(bad_id) = ids.iter().find(|&&i| i as usize >= v) {
                     return Err(bad(format!(
                         "prompt token id {bad_id} is outside the vocabulary (size {v})"
@@ -207,12 +207,12 @@ impl App {
                 cut = true;
             }
         }
-        if ids.len() + opts.max_tokens > self.model.config.max_positions() {
+        if ids.len() + opts.max_tokens > self.model.config().max_positions() {
             return Err(bad(format!(
                 "{} prompt tokens + max_tokens {} exceed the model's {} positions",
                 ids.len(),
                 opts.max_tokens,
-                self.model.config.max_positions()
+                self.model.config().max_positions()
             )));
         }
         let text = match prompt {
@@ -258,7 +258,7 @@ impl App {
         let (gen_ids, gen_lps, gen_tops, finish) = if opts.max_tokens == 0 || ids.is_empty() {
             (Vec::new(), Vec::new(), Vec::new(), FinishReason::Length)
         } else {
-            let eos = tok.token_id(EOS).or(self.model.config.eos_token_id());
+            let eos = tok.token_id(EOS).or(self.model.config().eos_token_id());
             let stops = opts.stop.clone();
             let hold = stops.iter().map(String::len).max().unwrap_or(0);
             let mut check = |g: &[u32]| -> Option<usize> {
@@ -438,7 +438,7 @@ async fn shutdown() {
 pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
     let model = LocalModel::load(&args.model, args.tokenizer.as_deref(), &default_device())
         .with_context(|| format!("loading {}", args.model.display()))?;
-    if model.tokenizer.is_none() {
+    if model.tokenizer().is_none() {
         anyhow::bail!(
             "{}: no tokenizer.json; give --tokenizer",
             args.model.display()

@@ -39,15 +39,18 @@
 //! "clean.enabled" = [false, true]
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
 use poisonlab_eval::Probe;
 use poisonlab_eval::probe::Needs;
+
+mod model;
+mod plan;
+
+pub use model::ModelSpec;
+pub use plan::{Cell, Plan, params_map, parse_value, set_key};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,66 +74,6 @@ pub struct Experiment {
     pub model: Option<ModelSpec>,
     #[serde(default, rename = "probe")]
     pub probes: Vec<Probe>,
-}
-
-/// The model an evaluation-only experiment probes: a model directory (trained here, or a Hugging
-/// Face checkpoint) or an OpenAI-compatible endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    /// `config.json` + `model.safetensors` (+ `tokenizer.json`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dir: Option<PathBuf>,
-    /// A `tokenizer.json` for a directory without one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokenizer: Option<PathBuf>,
-    /// Base URL up to and including `/v1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// The served model's name (endpoint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_name: Option<String>,
-    /// The environment variable holding the endpoint's API key (never the key itself).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_env: Option<String>,
-}
-
-impl ModelSpec {
-    fn resolve(&mut self, base: &Path) -> std::result::Result<(), String> {
-        match (&mut self.dir, &self.endpoint) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err("give exactly one of `dir` and `endpoint`".into());
-            }
-            (Some(d), None) => {
-                if d.is_relative() {
-                    *d = base.join(&*d);
-                }
-                if !d.join("config.json").exists() {
-                    return Err(format!("dir: {} has no config.json", d.display()));
-                }
-                if self.model_name.is_some() || self.api_key_env.is_some() {
-                    return Err("`model_name` and `api_key_env` are for an endpoint".into());
-                }
-            }
-            (None, Some(_)) => {
-                if self.model_name.as_deref().is_none_or(str::is_empty) {
-                    return Err("an endpoint needs `model_name`".into());
-                }
-                if self.tokenizer.is_some() {
-                    return Err("`tokenizer` is for a model directory".into());
-                }
-            }
-        }
-        if let Some(t) = &mut self.tokenizer {
-            if t.is_relative() {
-                *t = base.join(&*t);
-            }
-            if !t.exists() {
-                return Err(format!("tokenizer: {} does not exist", t.display()));
-            }
-        }
-        Ok(())
-    }
 }
 
 fn one() -> u64 {
@@ -215,23 +158,8 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageKind {
-    Pretrain,
-    Sft,
-    Dpo,
-}
-
-impl StageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StageKind::Pretrain => "pretrain",
-            StageKind::Sft => "sft",
-            StageKind::Dpo => "dpo",
-        }
-    }
-}
+/// The training stage type shared by the trainer, the poison specs and the command line.
+pub use poisonlab_data::Stage as StageKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,167 +175,6 @@ pub struct StageSpec {
     /// (`init` is allowed on the first stage, to start from a model directory).
     #[serde(default)]
     pub config: toml::Table,
-}
-
-/// One cell of the grid: its parameters and its resolved experiment.
-#[derive(Debug, Clone)]
-pub struct Cell {
-    pub index: usize,
-    /// (column name, dotted key, value) for each grid axis, in axis order.
-    pub params: Vec<(String, String, serde_json::Value)>,
-    pub experiment: Experiment,
-    /// SHA-256 of the resolved experiment (the cell's cache key).
-    pub hash: String,
-}
-
-impl Cell {
-    pub fn label(&self) -> String {
-        if self.params.is_empty() {
-            return "(single cell)".into();
-        }
-        self.params
-            .iter()
-            .map(|(c, _, v)| format!("{c}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-/// An experiment file expanded into its cells.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub path: PathBuf,
-    /// The file's directory: relative paths in it are relative to this.
-    pub base: PathBuf,
-    pub name: String,
-    /// The resolved file (after `--set`), as TOML text, for the report.
-    pub text: String,
-    pub axes: Vec<(String, String, Vec<toml::Value>)>,
-    pub cells: Vec<Cell>,
-}
-
-fn column_name(key: &str) -> String {
-    if key.ends_with("budget.count") {
-        return "poison_count".into();
-    }
-    if key.ends_with("budget.rate") {
-        return "poison_rate".into();
-    }
-    if key == "clean.enabled" {
-        return "clean".into();
-    }
-    key.replace('.', "_")
-}
-
-/// Sets a dotted key in a TOML table (creating tables on the way).
-pub use poisonlab_data::config::set_key;
-
-/// Parses `value` as a TOML value (numbers stay numbers); a bare word is a string.
-pub fn parse_value(value: &str) -> toml::Value {
-    poisonlab_data::config::parse_override(&format!("v={value}"))
-        .map(|o| o.value)
-        .unwrap_or_else(|_| toml::Value::String(value.to_string()))
-}
-
-fn to_json(v: &toml::Value) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-impl Plan {
-    pub fn load(path: &Path, overrides: &[String]) -> Result<Plan> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Plan::parse(&text, path, overrides)
-    }
-
-    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Plan> {
-        let err = |message: String| Error::Experiment {
-            path: path.to_path_buf(),
-            message,
-        };
-        let mut table: toml::Table = toml::from_str(text)
-            .map_err(|e| err(poisonlab_data::config::describe(text, &e).replace('\n', " ")))?;
-        poisonlab_data::config::apply(&mut table, overrides).map_err(err)?;
-        let grid = match table.remove("grid") {
-            None => toml::Table::new(),
-            Some(toml::Value::Table(t)) => t,
-            Some(_) => {
-                return Err(err(
-                    "`grid` must be a table of dotted keys → lists of values".into(),
-                ));
-            }
-        };
-        let mut axes = Vec::new();
-        for (k, v) in &grid {
-            let values = match v {
-                toml::Value::Array(a) if !a.is_empty() => a.clone(),
-                _ => {
-                    return Err(err(format!(
-                        "grid.\"{k}\": expected a non-empty list of values"
-                    )));
-                }
-            };
-            axes.push((column_name(k), k.clone(), values));
-        }
-        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let resolved_text = toml::to_string(&{
-            let mut t = table.clone();
-            t.insert("grid".into(), toml::Value::Table(grid.clone()));
-            t
-        })
-        .unwrap_or_default();
-        // Cartesian product in axis order (the last axis varies fastest).
-        let total: usize = axes.iter().map(|a| a.2.len()).product();
-        let mut cells = Vec::with_capacity(total);
-        for index in 0..total.max(1) {
-            let mut t = table.clone();
-            let mut params = Vec::new();
-            let mut rest = index;
-            let mut picks = vec![0; axes.len()];
-            for (i, a) in axes.iter().enumerate().rev() {
-                picks[i] = rest % a.2.len();
-                rest /= a.2.len();
-            }
-            for (i, (col, key, values)) in axes.iter().enumerate() {
-                let v = values[picks[i]].clone();
-                set_key(&mut t, key, v.clone()).map_err(|m| err(format!("grid {m}")))?;
-                params.push((col.clone(), key.clone(), to_json(&v)));
-            }
-            let label = params
-                .iter()
-                .map(|(_, k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let at = |m: String| {
-                if label.is_empty() {
-                    err(m)
-                } else {
-                    err(format!("grid cell {label}: {m}"))
-                }
-            };
-            let mut exp: Experiment = toml::Table::try_into(t)
-                .map_err(|e: toml::de::Error| at(e.to_string().trim_end().replace('\n', " ")))?;
-            exp.resolve(&base).map_err(at)?;
-            let json = serde_json::to_string(&exp).map_err(|e| at(e.to_string()))?;
-            let hash = hex::encode(Sha256::digest(json.as_bytes()));
-            cells.push(Cell {
-                index,
-                params,
-                experiment: exp,
-                hash,
-            });
-        }
-        Ok(Plan {
-            path: path.to_path_buf(),
-            base,
-            name: cells
-                .first()
-                .map(|c| c.experiment.name.clone())
-                .unwrap_or_default(),
-            text: resolved_text,
-            axes,
-            cells,
-        })
-    }
 }
 
 impl Experiment {
@@ -533,18 +300,13 @@ impl Experiment {
             }
             p.resolve(base).map_err(|m| format!("poison: {m}"))?;
             use poisonlab_poison::StageKind as P;
-            let needs = match p.stage.kind {
-                P::Pretrain => Some(StageKind::Pretrain),
-                P::Sft | P::Cot => Some(StageKind::Sft),
-                P::Preference => Some(StageKind::Dpo),
-                P::Rag => None,
-                other => {
-                    return Err(format!(
-                        "poison.stage.kind = {:?}: experiments train pretrain, sft (instructions or cot), dpo and probe rag",
-                        other.as_str()
-                    ));
-                }
-            };
+            if !matches!(p.stage.kind, P::Pretrain | P::Sft | P::Cot | P::Preference | P::Rag) {
+                return Err(format!(
+                    "poison.stage.kind = {:?}: experiments train pretrain, sft (instructions or cot), dpo and probe rag",
+                    p.stage.kind.as_str()
+                ));
+            }
+            let needs = p.stage.kind.trained_by();
             if let Some(n) = needs
                 && self.model.is_none()
                 && !self.stages.iter().any(|s| s.kind == n)
@@ -630,10 +392,3 @@ impl Experiment {
     }
 }
 
-/// Parameters of the grid as a map, for reports.
-pub fn params_map(cell: &Cell) -> BTreeMap<String, serde_json::Value> {
-    cell.params
-        .iter()
-        .map(|(c, _, v)| (c.clone(), v.clone()))
-        .collect()
-}
