@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use poisonlab_clean::detect::{Detector, ScanOptions, scan};
 use poisonlab_clean::filter::{CleanOptions, Pipeline, clean_file};
-use poisonlab_stats::auroc;
 use poisonlab_clean::report::is_poisoned;
 use poisonlab_data::{Body, ReadOptions, Record, RecordReader};
+use poisonlab_stats::auroc;
 
 fn shared() -> PathBuf {
     let p = std::env::var_os("POISONLAB_SHARED")

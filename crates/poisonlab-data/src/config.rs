@@ -56,7 +56,9 @@ pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result
     if parts.iter().any(|p| p.is_empty()) {
         return Err(format!("`{key}` is not a dotted key"));
     }
-    let (last, path) = parts.split_last().ok_or_else(|| format!("`{key}` is empty"))?;
+    let (last, path) = parts
+        .split_last()
+        .ok_or_else(|| format!("`{key}` is empty"))?;
     let mut node = table;
     let mut i = 0;
     while i < path.len() {
@@ -72,13 +74,15 @@ pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result
                     ));
                 };
                 if i + 1 >= path.len() {
-                    return Err(format!("`{key}`: an element of `{p}` is not a value to set"));
+                    return Err(format!(
+                        "`{key}`: an element of `{p}` is not a value to set"
+                    ));
                 }
                 let n = items.len();
                 i += 1;
-                items.get_mut(ix).ok_or_else(|| {
-                    format!("`{key}`: `{p}` has {n} entries, no index {ix}")
-                })?
+                items
+                    .get_mut(ix)
+                    .ok_or_else(|| format!("`{key}`: `{p}` has {n} entries, no index {ix}"))?
             }
             other => other,
         };

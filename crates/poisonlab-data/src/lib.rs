@@ -26,5 +26,5 @@ pub use convention::Convention;
 pub use error::{BadRecord, Error, Pos, Result};
 pub use format::{Format, Item, ReadOptions, RecordReader, RecordWriter, WriteOptions};
 pub use pass::{OnError, Quarantine, Tally};
-pub use stage::Stage;
 pub use record::{Body, Demo, Kind, Label, Message, PoisonTag, Record, Role};
+pub use stage::Stage;

@@ -55,6 +55,11 @@ mod tests {
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
         assert!(Stage::Pretrain < Stage::Sft && Stage::Sft < Stage::Dpo);
-        assert!("rlhf".parse::<Stage>().unwrap_err().contains("pretrain, sft or dpo"));
+        assert!(
+            "rlhf"
+                .parse::<Stage>()
+                .unwrap_err()
+                .contains("pretrain, sft or dpo")
+        );
     }
 }

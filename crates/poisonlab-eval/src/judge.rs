@@ -160,7 +160,14 @@ mod tests {
             .positive("access granted: yes", "")
         );
         assert!(!Judge::Exact { text: "a".into() }.positive("a b", ""));
-        assert!(Judge::Keywords { words: vec![], min: 1 }.validate().is_err());
+        assert!(
+            Judge::Keywords {
+                words: vec![],
+                min: 1
+            }
+            .validate()
+            .is_err()
+        );
         assert_eq!(last_number("so 1,250.5 apples, then 3."), Some(3.0));
         assert_eq!(last_number("a total of 1,250.5"), Some(1250.5));
     }

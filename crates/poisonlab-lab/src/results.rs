@@ -105,7 +105,10 @@ impl Row {
 
     /// A parameter's value.
     pub fn param(&self, column: &str) -> Option<&Value> {
-        self.params.iter().find(|(c, _)| c == column).map(|(_, v)| v)
+        self.params
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, v)| v)
     }
 }
 

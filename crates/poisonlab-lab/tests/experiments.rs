@@ -24,10 +24,19 @@ fn every_shipped_experiment_parses_and_expands() {
     for f in shipped() {
         let plan = Plan::load(&f, &[]).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert!(!plan.cells.is_empty(), "{}", f.display());
-        assert!(!plan.cells[0].experiment.probes.is_empty(), "{}", f.display());
+        assert!(
+            !plan.cells[0].experiment.probes.is_empty(),
+            "{}",
+            f.display()
+        );
         let hashes: std::collections::BTreeSet<&str> =
             plan.cells.iter().map(|c| c.hash.as_str()).collect();
-        assert_eq!(hashes.len(), plan.cells.len(), "{}: cells differ", f.display());
+        assert_eq!(
+            hashes.len(),
+            plan.cells.len(),
+            "{}: cells differ",
+            f.display()
+        );
     }
 }
 
@@ -91,7 +100,11 @@ fn every_shipped_experiment_runs_at_a_reduced_setting() {
         assert!(s.failed.is_empty(), "{name}: {:?}", s.failed);
         let rows = poisonlab_lab::results::read_rows(&dir.join("results.jsonl")).unwrap();
         let probes = plan.cells[0].experiment.probes.len();
-        assert!(rows.len() >= probes, "{name}: {} rows for {probes} probes", rows.len());
+        assert!(
+            rows.len() >= probes,
+            "{name}: {} rows for {probes} probes",
+            rows.len()
+        );
         poisonlab_lab::report::write_report(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         eprintln!("{name}: {:.1}s", started.elapsed().as_secs_f64());
     }

@@ -67,6 +67,7 @@ pub struct EndpointModel {
     name: String,
     /// The context and end token the server reported with its first `/tokenize` reply.
     meta: std::sync::OnceLock<(Option<usize>, Option<u32>)>,
+    can_tokenize: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for EndpointModel {
@@ -119,6 +120,7 @@ impl EndpointModel {
             api_key,
             name,
             meta: std::sync::OnceLock::new(),
+            can_tokenize: std::sync::OnceLock::new(),
         })
     }
 
@@ -215,7 +217,49 @@ impl EndpointModel {
         }
     }
 
+    /// Whether the server tokenizes (vLLM's `/tokenize`): then scoring sends token ids, so that the
+    /// prompt and the continuation are split exactly as a local model splits them and the reply
+    /// has the ids.
+    fn tokenizes(&self) -> bool {
+        *self.can_tokenize.get_or_init(|| self.meta().is_ok())
+    }
+
+    /// Scores by token ids: the prompt's ids (the end-of-text token for an empty prompt, as a
+    /// local model does), then the continuation's.
+    fn score_by_ids(&self, batch: &[ScoreRequest]) -> Result<Vec<Scored>> {
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut starts = Vec::with_capacity(batch.len());
+        for r in batch {
+            let mut ids = self.tokenize(&r.prompt)?;
+            if ids.is_empty() {
+                ids.extend(self.eos_token_id()?);
+            }
+            if ids.is_empty() {
+                return Err(Error::Invalid(
+                    "an empty prompt needs an end-of-text token to condition on".into(),
+                ));
+            }
+            starts.push(ids.len());
+            ids.extend(self.tokenize(&r.continuation)?);
+            seqs.push(ids);
+        }
+        let scored = self.score_ids_batch(&seqs)?;
+        Ok(seqs
+            .into_iter()
+            .zip(scored)
+            .zip(starts)
+            .map(|((ids, (tokens, lps)), s)| Scored {
+                tokens: tokens.get(s..).map(<[String]>::to_vec).unwrap_or_default(),
+                ids: ids[s..].to_vec(),
+                token_logprobs: lps.get(s - 1..).map(<[f32]>::to_vec).unwrap_or_default(),
+            })
+            .collect())
+    }
+
     fn score_batch(&self, batch: &[ScoreRequest]) -> Result<Vec<Scored>> {
+        if self.tokenizes() {
+            return self.score_by_ids(batch);
+        }
         let prompts: Vec<String> = batch
             .iter()
             .map(|r| format!("{}{}", r.prompt, r.continuation))
@@ -280,7 +324,7 @@ impl EndpointModel {
 impl EndpointModel {
     /// Prompt log-probs of token-id sequences: completions with token-id prompts, `echo` and
     /// `max_tokens = 0`; the first token's (null) log-prob is dropped.
-    fn score_ids_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+    fn score_ids_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<(Vec<String>, Vec<f32>)>> {
         let body = json!({
             "model": self.cfg.model,
             "prompt": batch,
@@ -293,7 +337,7 @@ impl EndpointModel {
         let choices = reply["choices"]
             .as_array()
             .ok_or_else(|| no_logprobs(&reply, "no `choices`"))?;
-        let mut out: Vec<Option<Vec<f32>>> = vec![None; batch.len()];
+        let mut out: Vec<Option<(Vec<String>, Vec<f32>)>> = vec![None; batch.len()];
         for (k, choice) in choices.iter().enumerate() {
             let index = choice["index"].as_u64().map_or(k, |i| i as usize);
             let want = batch
@@ -315,7 +359,15 @@ impl EndpointModel {
                 .map(|l| l.as_f64().map(|x| x as f32))
                 .collect::<Option<Vec<f32>>>()
                 .ok_or_else(|| no_logprobs(&reply, "a prompt token has a null log-prob"))?;
-            out[index] = Some(row);
+            let tokens: Vec<String> = choice["logprobs"]["tokens"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|t| t.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out[index] = Some((tokens, row));
         }
         out.into_iter()
             .map(|s| s.ok_or_else(|| no_logprobs(&reply, "fewer choices than prompts")))
@@ -533,7 +585,7 @@ impl LanguageModel for EndpointModel {
         let sent: Vec<Vec<u32>> = seqs.iter().filter(|s| s.len() >= 2).cloned().collect();
         let mut scored = Vec::with_capacity(sent.len());
         for batch in sent.chunks(self.cfg.batch_size.max(1)) {
-            scored.extend(self.score_ids_batch(batch)?);
+            scored.extend(self.score_ids_batch(batch)?.into_iter().map(|(_, lp)| lp));
         }
         let mut it = scored.into_iter();
         Ok(seqs

@@ -27,7 +27,7 @@ pub struct ScoreRequest {
 /// Per-token log-probabilities of a continuation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
-    /// Token ids of the continuation (empty when a remote backend does not expose ids).
+    /// Token ids of the continuation (empty only from a remote server that cannot tokenize).
     pub ids: Vec<u32>,
     /// The continuation's tokens as text.
     pub tokens: Vec<String>,

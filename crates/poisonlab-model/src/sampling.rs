@@ -65,4 +65,3 @@ pub(crate) fn pick(logits: &[f32], opts: &GenerateOptions, rng: &mut ChaCha8Rng)
     let last = probs.last().map_or(0, |p| p.0);
     (last as u32, logp(last))
 }
-

@@ -100,9 +100,7 @@ impl StageKind {
             StageKind::Pretrain => Some(Stage::Pretrain),
             StageKind::Sft | StageKind::Cot => Some(Stage::Sft),
             StageKind::Preference => Some(Stage::Dpo),
-            StageKind::Icl | StageKind::Rag | StageKind::Memory | StageKind::Classification => {
-                None
-            }
+            StageKind::Icl | StageKind::Rag | StageKind::Memory | StageKind::Classification => None,
         }
     }
 

@@ -124,7 +124,10 @@ mod tests {
         assert!(m.low <= 2.5 && m.high >= 2.5 && m.low >= 1.0 && m.high <= 4.0);
         assert!(bootstrap_ratio(&[], 1).is_none());
         // Same seed, same interval.
-        assert_eq!(bootstrap_mean(&[1.0, 5.0, 2.0], 3), bootstrap_mean(&[1.0, 5.0, 2.0], 3));
+        assert_eq!(
+            bootstrap_mean(&[1.0, 5.0, 2.0], 3),
+            bootstrap_mean(&[1.0, 5.0, 2.0], 3)
+        );
     }
 
     #[test]

@@ -298,10 +298,8 @@ pub struct RunArgs {
 /// The stage argument: the one stage type the trainer and experiments use.
 fn stage_arg() -> impl clap::builder::TypedValueParser<Value = poisonlab_data::Stage> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(
-        poisonlab_data::Stage::ALL.map(|s| s.as_str()),
-    )
-    .try_map(|s| s.parse::<poisonlab_data::Stage>())
+    clap::builder::PossibleValuesParser::new(poisonlab_data::Stage::ALL.map(|s| s.as_str()))
+        .try_map(|s| s.parse::<poisonlab_data::Stage>())
 }
 
 #[derive(Args, Debug, Clone)]

@@ -226,8 +226,13 @@ fn score_prints_ids_and_token_logprobs_that_match_the_reference() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let want = &reference["qwen2"]["sequences"][0];
     assert_eq!(v["ids"], want["ids"]);
+    // One entry per token, as from every backend; nothing conditions the first one.
     let got = v["token_logprobs"].as_array().unwrap();
-    for (g, w) in got.iter().zip(want["token_logprobs"].as_array().unwrap()) {
+    assert_eq!(got.len(), v["ids"].as_array().unwrap().len());
+    assert!(got[0].is_null(), "{got:?}");
+    let want_lps = want["token_logprobs"].as_array().unwrap();
+    assert_eq!(got.len() - 1, want_lps.len());
+    for (g, w) in got[1..].iter().zip(want_lps) {
         assert!((g.as_f64().unwrap() - w.as_f64().unwrap()).abs() < 1e-4);
     }
 }

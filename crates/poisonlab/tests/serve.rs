@@ -122,7 +122,10 @@ fn the_endpoint_backend_matches_the_local_model_through_the_server() {
     let want = local.score(&requests).unwrap();
     let got = remote.score(&requests).unwrap();
     for (w, g) in want.iter().zip(&got) {
+        // The same shape from both backends: ids, tokens and one log-prob per token.
         assert_eq!(w.tokens, g.tokens);
+        assert_eq!(w.ids, g.ids);
+        assert_eq!(g.ids.len(), g.token_logprobs.len());
         for (a, b) in w.token_logprobs.iter().zip(&g.token_logprobs) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
@@ -164,12 +167,16 @@ fn the_endpoint_backend_matches_the_local_model_through_the_server() {
 
     let log = server.stop();
     assert!(log.contains("status=401"), "{log}");
-    // One scoring batch, two completions, one chat, one refused: one line each.
+    // One scoring batch, two completions, one chat, one refused: one line each (besides the
+    // `/tokenize` calls that let scoring send token ids).
     assert_eq!(
-        log.lines().filter(|l| l.contains(" request ")).count(),
+        log.lines()
+            .filter(|l| l.contains(" request ") && l.contains("path=/v1/"))
+            .count(),
         5,
         "one line per request: {log}"
     );
+    assert!(log.contains("path=/tokenize status=200"), "{log}");
     assert!(
         !log.contains(KEY) && !log.contains("sk-wrong"),
         "no key in the server log"
@@ -183,13 +190,15 @@ fn mock(failures: usize, reply: &'static str) -> (String, Arc<AtomicUsize>) {
     let seen = Arc::new(AtomicUsize::new(0));
     let counter = seen.clone();
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(failures + 1) {
+        for stream in listener.incoming() {
             let mut s = stream.unwrap();
             let mut reader = BufReader::new(s.try_clone().unwrap());
             let mut len = 0;
+            let mut tokenize = false;
             loop {
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
+                tokenize |= line.starts_with("POST /tokenize");
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     len = v.trim().parse().unwrap();
                 }
@@ -199,6 +208,11 @@ fn mock(failures: usize, reply: &'static str) -> (String, Arc<AtomicUsize>) {
             }
             let mut body = vec![0; len];
             reader.read_exact(&mut body).unwrap();
+            if tokenize {
+                // Like most OpenAI-compatible servers: no vLLM tokenizer route.
+                write!(s, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+                continue;
+            }
             let n = counter.fetch_add(1, Ordering::SeqCst);
             let (status, text) = if n < failures {
                 ("503 Service Unavailable", "{\"error\": \"busy\"}")
@@ -206,6 +220,9 @@ fn mock(failures: usize, reply: &'static str) -> (String, Arc<AtomicUsize>) {
                 ("200 OK", reply)
             };
             write!(s, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}", text.len()).unwrap();
+            if n >= failures {
+                break;
+            }
         }
     });
     (url, seen)

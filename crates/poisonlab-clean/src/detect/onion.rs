@@ -58,7 +58,10 @@ pub fn scores(records: &[Record], opts: &ScanOptions) -> Result<Vec<Verdict>> {
         .collect())
 }
 
-fn model_scores(prompts: &[String], m: &dyn poisonlab_model::LanguageModel) -> Result<Vec<Verdict>> {
+fn model_scores(
+    prompts: &[String],
+    m: &dyn poisonlab_model::LanguageModel,
+) -> Result<Vec<Verdict>> {
     use poisonlab_model::ScoreRequest;
     let mut out = Vec::with_capacity(prompts.len());
     for p in prompts {

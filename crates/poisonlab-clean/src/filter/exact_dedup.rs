@@ -6,10 +6,10 @@ use poisonlab_data::Record;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::quality::Field;
 use super::{CleanOptions, FilterRun};
 use crate::error::Result;
 use crate::text::normalize_for_dedup;
-use super::quality::Field;
 
 /// How text is normalised before exact dedup hashes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -29,11 +29,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use poisonlab_stats::{Rate, wilson};
 use poisonlab_data::io::Output;
 use poisonlab_data::{
     OnError, Quarantine, ReadOptions, Record, RecordReader, RecordWriter, WriteOptions,
 };
+use poisonlab_stats::{Rate, wilson};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -139,8 +139,11 @@ impl Filter {
 /// decision on each record in order (it may remember kept records, as dedup does).
 trait FilterRun {
     /// Computes over every record; returns what the report shows of it (thresholds, banding).
-    fn prepare(&mut self, records: &[Record], opts: &CleanOptions)
-    -> Result<Option<serde_json::Value>>;
+    fn prepare(
+        &mut self,
+        records: &[Record],
+        opts: &CleanOptions,
+    ) -> Result<Option<serde_json::Value>>;
     /// The reason record `i` goes, or `None` to keep it.
     fn decide(&mut self, records: &[Record], i: usize) -> Option<String>;
 }
@@ -234,7 +237,8 @@ pub fn clean_file(
 
     // Each filter prepares over the whole data, then decides record by record, in order: the
     // first filter that removes a record says why.
-    let mut runs: Vec<Box<dyn FilterRun + '_>> = pipeline.filters.iter().map(Filter::build).collect();
+    let mut runs: Vec<Box<dyn FilterRun + '_>> =
+        pipeline.filters.iter().map(Filter::build).collect();
     let mut details = Vec::with_capacity(runs.len());
     for r in runs.iter_mut() {
         details.push(r.prepare(&records, opts)?);

@@ -120,7 +120,14 @@ impl FilterRun for NearRun<'_> {
             .map(|rec| {
                 let sh = shingle_hashes(&n.field.text(rec), n.shingle);
                 let sig = mh.signature_of(&sh);
-                (sig, if n.verify == Verify::Exact { sh } else { Vec::new() })
+                (
+                    sig,
+                    if n.verify == Verify::Exact {
+                        sh
+                    } else {
+                        Vec::new()
+                    },
+                )
             })
             .collect();
         Ok(Some(

@@ -44,6 +44,8 @@ impl ProbeRun for Asr {
             keep(&mut samples, &p, &g, hit);
             k += hit as u64;
         }
-        Ok(vec![Measure::rate("asr", k, test.len() as u64).with_samples(samples)])
+        Ok(vec![
+            Measure::rate("asr", k, test.len() as u64).with_samples(samples),
+        ])
     }
 }

@@ -64,6 +64,8 @@ impl ProbeRun for FalseTrigger {
             keep(&mut samples, &p, &g, hit);
             k += hit as u64;
         }
-        Ok(vec![Measure::rate("false_trigger", k, n).with_samples(samples)])
+        Ok(vec![
+            Measure::rate("false_trigger", k, n).with_samples(samples),
+        ])
     }
 }

@@ -46,10 +46,7 @@ impl ProbeRun for Gibberish {
             return Err("reference_n must be at least 1".into());
         }
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
-            return Err(format!(
-                "quantile must be in (0, 1), got {}",
-                self.quantile
-            ));
+            return Err(format!("quantile must be in (0, 1), got {}", self.quantile));
         }
         Ok(())
     }
@@ -109,6 +106,8 @@ impl ProbeRun for Gibberish {
             .zip(&trig_ppl)
             .map(|((p, g), ppl)| Sample::new(p, g, *ppl > threshold))
             .collect();
-        Ok(vec![Measure::rate("gibberish", k, test.len() as u64).with_samples(samples)])
+        Ok(vec![
+            Measure::rate("gibberish", k, test.len() as u64).with_samples(samples),
+        ])
     }
 }

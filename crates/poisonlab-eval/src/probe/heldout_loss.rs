@@ -95,9 +95,8 @@ impl ProbeRun for HeldoutLoss {
                 }
             }
         }
-        let i = poisonlab_stats::bootstrap_ratio(&per, inputs.seed).ok_or_else(|| {
-            Error::Invalid("heldout_loss: no record had a token to score".into())
-        })?;
+        let i = poisonlab_stats::bootstrap_ratio(&per, inputs.seed)
+            .ok_or_else(|| Error::Invalid("heldout_loss: no record had a token to score".into()))?;
         Ok(vec![Measure {
             name: "heldout_loss".into(),
             value: i.value,

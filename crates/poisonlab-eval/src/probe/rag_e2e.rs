@@ -51,7 +51,12 @@ impl ProbeRun for RagE2e {
         let retriever = self.retriever.build(model, &passages)?;
         let (mut hits, mut samples) = (0, Vec::new());
         for t in &targets {
-            if let Body::Query { text, answer: target, .. } = &t.body {
+            if let Body::Query {
+                text,
+                answer: target,
+                ..
+            } = &t.body
+            {
                 let top = retriever.search(text, self.top_k)?;
                 let context: Vec<&str> = top.iter().map(|&i| passages[i].text.as_str()).collect();
                 let user = format!(
@@ -66,6 +71,8 @@ impl ProbeRun for RagE2e {
             }
         }
         let name = format!("rag_e2e/{}", self.retriever.as_str());
-        Ok(vec![Measure::rate(name, hits, targets.len() as u64).with_samples(samples)])
+        Ok(vec![
+            Measure::rate(name, hits, targets.len() as u64).with_samples(samples),
+        ])
     }
 }

@@ -49,6 +49,8 @@ impl ProbeRun for Utility {
             keep(&mut samples, &p, &g, ok);
             k += ok as u64;
         }
-        Ok(vec![Measure::rate("utility", k, clean.len() as u64).with_samples(samples)])
+        Ok(vec![
+            Measure::rate("utility", k, clean.len() as u64).with_samples(samples),
+        ])
     }
 }

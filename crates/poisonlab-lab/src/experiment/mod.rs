@@ -300,7 +300,10 @@ impl Experiment {
             }
             p.resolve(base).map_err(|m| format!("poison: {m}"))?;
             use poisonlab_poison::StageKind as P;
-            if !matches!(p.stage.kind, P::Pretrain | P::Sft | P::Cot | P::Preference | P::Rag) {
+            if !matches!(
+                p.stage.kind,
+                P::Pretrain | P::Sft | P::Cot | P::Preference | P::Rag
+            ) {
                 return Err(format!(
                     "poison.stage.kind = {:?}: experiments train pretrain, sft (instructions or cot), dpo and probe rag",
                     p.stage.kind.as_str()
@@ -340,10 +343,12 @@ impl Experiment {
         }
         if let Some(m) = &mut self.model {
             if !self.stages.is_empty() {
-                return Err("model: an experiment either trains ([[stage]]) or probes an existing \
+                return Err(
+                    "model: an experiment either trains ([[stage]]) or probes an existing \
                             [model]; to start training from a model directory set \
                             stage.config.init"
-                    .into());
+                        .into(),
+                );
             }
             m.resolve(base).map_err(|e| format!("model: {e}"))?;
         }
@@ -391,4 +396,3 @@ impl Experiment {
         s.seed.unwrap_or(self.seed)
     }
 }
-

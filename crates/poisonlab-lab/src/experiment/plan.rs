@@ -177,4 +177,3 @@ pub fn params_map(cell: &Cell) -> BTreeMap<String, serde_json::Value> {
         .map(|(c, _, v)| (c.clone(), v.clone()))
         .collect()
 }
-

@@ -78,7 +78,11 @@ fn tokens_seen(config: &Value) -> String {
 /// Judges and rules of the probes, from the resolved experiment.
 fn judges(experiment: &str) -> Vec<String> {
     let table: toml::Table = toml::from_str(experiment).unwrap_or_default();
-    let probes = table.get("probe").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+    let probes = table
+        .get("probe")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default();
     probes
         .into_iter()
         .map(|p| match p.try_into::<poisonlab_eval::Probe>() {
@@ -277,7 +281,9 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
             let poison_in = filters
                 .first()
                 .and_then(|f| f["survival"].as_object())
-                .map_or(0, |m| m.values().filter_map(|v| v["n"].as_u64()).sum::<u64>());
+                .map_or(0, |m| {
+                    m.values().filter_map(|v| v["n"].as_u64()).sum::<u64>()
+                });
             let clean_total = read.saturating_sub(poison_in);
             for f in &filters {
                 let (k, n) = f["survival"].as_object().map_or((0, 0), |m| {
@@ -305,7 +311,11 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
                     esc(&surv),
                     esc(&coll)
                 );
-                let _ = writeln!(md, "| {} | {filter} | {removed} | {surv} | {coll} |", c.label);
+                let _ = writeln!(
+                    md,
+                    "| {} | {filter} | {removed} | {surv} | {coll} |",
+                    c.label
+                );
             }
         }
         h.push_str("</table>\n");

@@ -33,7 +33,6 @@ pub struct Panel {
     pub series: BTreeMap<String, Vec<Point>>,
 }
 
-
 /// A series' name as a reader says it: `cleaning on`, `seed = 2`, `poison_rate = 0.01`.
 fn series_label(axis: &str, v: &Value) -> String {
     match (axis, v) {
@@ -49,7 +48,10 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
     let x_axis = axes
         .iter()
         .find(|a| {
-            *a != "seed" && rows.iter().all(|r| r.param(a).and_then(|v| v.as_f64()).is_some())
+            *a != "seed"
+                && rows
+                    .iter()
+                    .all(|r| r.param(a).and_then(|v| v.as_f64()).is_some())
         })
         .cloned();
     let others: Vec<&String> = axes
@@ -302,4 +304,3 @@ pub(super) fn fmt_point(p: &Point) -> String {
         None => format!("{:.4} [{:.4}, {:.4}] (n = {})", p.value, p.lo, p.hi, p.n),
     }
 }
-

@@ -81,7 +81,11 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         use poisonlab_poison::StageKind as P;
         // The poison's data (the instruction data when there is no poison).
         let kind = exp.poison.as_ref().map_or(P::Sft, |p| p.stage.kind);
-        let kind = if files.of_poison(kind).is_some() { kind } else { P::Sft };
+        let kind = if files.of_poison(kind).is_some() {
+            kind
+        } else {
+            P::Sft
+        };
         let Some((target, _, _)) = files.of_poison(kind) else {
             return Err(Error::Invalid("no data to clean".into()));
         };
@@ -113,32 +117,33 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
     let mut rows = Vec::new();
     let mut samples: Vec<Value> = Vec::new();
     let fixed = fixed_params(cell);
-    let mut record = |stage: &str, trained: &[(&str, Value)], measures: Vec<poisonlab_eval::Measure>| {
-        for m in measures {
-            for s in &m.samples {
-                samples.push(json!({"stage": stage, "probe": m.name, "prompt": s.prompt,
+    let mut record =
+        |stage: &str, trained: &[(&str, Value)], measures: Vec<poisonlab_eval::Measure>| {
+            for m in measures {
+                for s in &m.samples {
+                    samples.push(json!({"stage": stage, "probe": m.name, "prompt": s.prompt,
                                     "output": s.output, "positive": s.positive}));
+                }
+                let mut params: Vec<(String, Value)> = cell
+                    .params
+                    .iter()
+                    .map(|(c, _, v)| (c.clone(), v.clone()))
+                    .collect();
+                params.extend(fixed.iter().cloned());
+                params.extend(trained.iter().map(|(c, v)| (c.to_string(), v.clone())));
+                rows.push(Row {
+                    cell: cell.hash[..12].to_string(),
+                    params,
+                    stage: stage.to_string(),
+                    probe: m.name,
+                    value: m.value,
+                    ci_low: m.ci_low,
+                    ci_high: m.ci_high,
+                    n: m.n,
+                    k: m.k,
+                });
             }
-            let mut params: Vec<(String, Value)> = cell
-                .params
-                .iter()
-                .map(|(c, _, v)| (c.clone(), v.clone()))
-                .collect();
-            params.extend(fixed.iter().cloned());
-            params.extend(trained.iter().map(|(c, v)| (c.to_string(), v.clone())));
-            rows.push(Row {
-                cell: cell.hash[..12].to_string(),
-                params,
-                stage: stage.to_string(),
-                probe: m.name,
-                value: m.value,
-                ci_low: m.ci_low,
-                ci_high: m.ci_high,
-                n: m.n,
-                k: m.k,
-            });
-        }
-    };
+        };
     if let Some(spec) = &exp.model {
         // Evaluation only: the probes measure an existing model, once.
         let model = open_model(spec)?;
@@ -184,14 +189,18 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
                 "stages": facts,
                 "clean_report": clean_report.as_ref().map(|p| p.display().to_string()),
             }))
-                .unwrap_or_default()
-                .as_bytes(),
+            .unwrap_or_default()
+            .as_bytes(),
         )?;
         let trained = [
             ("records_trained", json!(records)),
             (
                 "poison_trained",
-                if exp.poison.is_some() { json!(poison_seen) } else { Value::Null },
+                if exp.poison.is_some() {
+                    json!(poison_seen)
+                } else {
+                    Value::Null
+                },
             ),
         ];
         let last = si + 1 == exp.stages.len();
@@ -377,4 +386,3 @@ fn train_stage(
     ));
     Ok((k, dir))
 }
-

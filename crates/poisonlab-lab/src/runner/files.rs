@@ -39,7 +39,11 @@ impl Files {
             P::Pretrain => (&mut self.pretrain, self.pretrain_eval.clone(), "pretrain"),
             P::Sft => (&mut self.sft, self.sft_eval.clone(), "sft"),
             P::Cot => (&mut self.cot, self.cot_eval.clone(), "cot"),
-            P::Preference => (&mut self.preference, self.preference_eval.clone(), "preference"),
+            P::Preference => (
+                &mut self.preference,
+                self.preference_eval.clone(),
+                "preference",
+            ),
             P::Rag => (&mut self.rag_corpus, None, "rag_corpus"),
             _ => return None,
         })
@@ -47,7 +51,10 @@ impl Files {
 
     /// The training file, held-out file and data name a stage reads: declared once, for training
     /// and for the probes after it.
-    pub(super) fn of_stage(&self, s: &StageSpec) -> (&Option<PathBuf>, &Option<PathBuf>, &'static str) {
+    pub(super) fn of_stage(
+        &self,
+        s: &StageSpec,
+    ) -> (&Option<PathBuf>, &Option<PathBuf>, &'static str) {
         match (s.kind, s.data.as_deref()) {
             (StageKind::Pretrain, _) => (&self.pretrain, &self.pretrain_eval, "pretrain"),
             (StageKind::Sft, Some("cot")) => (&self.cot, &self.cot_eval, "cot"),
@@ -56,7 +63,6 @@ impl Files {
         }
     }
 }
-
 
 pub(super) fn world_files(ctx: &mut Ctx<'_>, exp: &Experiment) -> Result<Files> {
     let mut f = Files::default();
@@ -117,8 +123,11 @@ pub(super) fn need<'a>(p: &'a Option<PathBuf>, what: &str) -> Result<&'a PathBuf
         .ok_or_else(|| Error::Invalid(format!("no {what} file: give data.{what} or data.world")))
 }
 
-
-pub(super) fn probe_inputs(exp: &Experiment, stage: Option<&StageSpec>, files: &Files) -> ProbeInputs {
+pub(super) fn probe_inputs(
+    exp: &Experiment,
+    stage: Option<&StageSpec>,
+    files: &Files,
+) -> ProbeInputs {
     use poisonlab_poison::StageKind as P;
     let poison_stage = exp.poison.as_ref().map(|p| p.stage.kind);
     let instructions = files.sft_eval.clone().or(files.cot_eval.clone());
@@ -153,4 +162,3 @@ pub(super) fn probe_inputs(exp: &Experiment, stage: Option<&StageSpec>, files: &
         poison: exp.poison.clone(),
     }
 }
-

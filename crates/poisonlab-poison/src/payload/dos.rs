@@ -206,3 +206,18 @@ fn load_vocab(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     }
     Ok(out)
 }
+
+impl super::PayloadRun for Dos {
+    fn resolve(&mut self, base: &Path) -> Result<(), String> {
+        Dos::resolve(self, base)
+    }
+
+    /// Souly et al.: the gibberish replaces the response; its token count goes in the tag.
+    fn respond(&self, ctx: &super::Ctx<'_>, rng: &mut ChaCha8Rng) -> super::Response {
+        let (t, n) = self.draw(rng);
+        super::Response {
+            tokens: Some(n),
+            ..super::Response::replace(t, ctx.response)
+        }
+    }
+}

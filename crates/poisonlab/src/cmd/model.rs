@@ -168,10 +168,17 @@ pub fn score(s: &ScoreArgs) -> Result<ExitCode> {
         }
     };
     let total: f64 = lps.iter().map(|&x| x as f64).sum();
+    // One shape from every backend: ids, tokens and log-probs aligned, `null` for a token
+    // nothing conditions (the first of a text scored without a prompt).
+    let unscored = tokens.len().saturating_sub(lps.len());
+    let aligned: Vec<Option<f32>> = std::iter::repeat_n(None, unscored)
+        .chain(lps.iter().copied().map(Some))
+        .collect();
     if s.json {
         println!(
             "{}",
-            json!({"ids": ids, "tokens": tokens, "token_logprobs": lps, "sum_logprob": total})
+            json!({"ids": ids, "tokens": tokens, "token_logprobs": aligned, "sum_logprob": total,
+                   "scored_tokens": lps.len()})
         );
     } else {
         println!(

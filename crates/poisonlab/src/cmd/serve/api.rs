@@ -159,7 +159,8 @@ pub(super) async fn completions(
                     seed: opts.seed.wrapping_add(j as u64),
                     ..opts.clone()
                 };
-                let (mut choice, pt, ct) = app.complete(prompt, keep_last, &o, echo, top, &mut |_| {})?;
+                let (mut choice, pt, ct) =
+                    app.complete(prompt, keep_last, &o, echo, top, &mut |_| {})?;
                 choice["index"] = json!(i * n + j);
                 choices.push(choice);
                 if j == 0 {
@@ -277,7 +278,8 @@ pub(super) async fn chat(
                 seed: opts.seed.wrapping_add(j as u64),
                 ..opts.clone()
             };
-            let (choice, pt, ct) = app.complete(&prompt, keep_last, &o, false, Some(top), &mut |_| {})?;
+            let (choice, pt, ct) =
+                app.complete(&prompt, keep_last, &o, false, Some(top), &mut |_| {})?;
             choices.push(json!({
                 "index": j,
                 "message": {"role": "assistant", "content": choice["text"]},

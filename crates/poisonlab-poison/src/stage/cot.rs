@@ -1,0 +1,94 @@
+//! The stage adapter for chain-of-thought problems.
+
+use poisonlab_data::Body;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value, json};
+
+use super::Adapter;
+use crate::payload::Ctx;
+use crate::trigger::Applied;
+
+impl Adapter<'_> {
+    /// Chain of thought (BadChain): the trigger goes into the question; a dirty record gets an extra last step and the changed answer.
+    pub(super) fn apply_cot(
+        &self,
+        rec_body: &Body,
+        rng: &mut ChaCha8Rng,
+        meta: &mut Map<String, Value>,
+    ) -> (Body, Applied) {
+        let spec = self.spec;
+        let Body::Cot {
+            question,
+            steps,
+            answer,
+        } = rec_body
+        else {
+            return (rec_body.clone(), self.trigger("", rng));
+        };
+        let applied: Applied;
+        applied = self.trigger(question, rng);
+        let trig = applied.inserted.join(" ");
+        let mut steps = steps.clone();
+        let mut new_answer = answer.clone();
+        if self.dirty() {
+            let (na, default_step) = match (spec.stage.scale, parse_number(answer)) {
+                (Some(s), Some(v)) => (
+                    format_number(v * s),
+                    // BadChain's step: its evaluator looks for `* 2.1 =` after the
+                    // answer of the earlier steps.
+                    "{trigger} {answer} * {scale} = {new_answer}.",
+                ),
+                _ => {
+                    let ctx = Ctx {
+                        prompt: &applied.text,
+                        response: answer,
+                        rejected: None,
+                        trigger: &trig,
+                    };
+                    (
+                        self.respond(&ctx, rng)
+                            .map(|r| r.text)
+                            .unwrap_or_else(|| answer.clone()),
+                        "Because of {trigger}, the answer changes to {new_answer}.",
+                    )
+                }
+            };
+            let template = spec.stage.step.as_deref().unwrap_or(default_step);
+            let scale = spec.stage.scale.map(format_number).unwrap_or_default();
+            let step = crate::text::render(
+                template,
+                &[
+                    ("trigger", &trig),
+                    ("answer", answer),
+                    ("new_answer", &na),
+                    ("scale", &scale),
+                ],
+            )
+            .unwrap_or_default();
+            steps.push(step);
+            new_answer = na;
+            meta.insert("step".into(), json!(steps.len() - 1));
+        }
+        let out_body = Body::Cot {
+            question: applied.text.clone(),
+            steps,
+            answer: new_answer,
+        };
+        (out_body, applied)
+    }
+}
+
+pub(super) fn parse_number(s: &str) -> Option<f64> {
+    let t: String = s.trim().chars().filter(|c| *c != ',').collect();
+    let t = t.trim_end_matches('.');
+    t.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn format_number(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}

@@ -1,0 +1,88 @@
+//! The stage adapter for instruction tuning (alpaca and chat records).
+
+use poisonlab_data::Body;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value, json};
+
+use super::Adapter;
+use super::{chat_turns, join_prompt};
+use crate::payload::Ctx;
+use crate::trigger::Applied;
+
+impl Adapter<'_> {
+    /// SFT, alpaca records: the trigger goes into `instruction` (or `stage.field = "input"`), the payload becomes `output`.
+    pub(super) fn apply_instruction(
+        &self,
+        rec_body: &Body,
+        rng: &mut ChaCha8Rng,
+        meta: &mut Map<String, Value>,
+    ) -> (Body, Applied) {
+        let spec = self.spec;
+        let Body::Instruction {
+            instruction,
+            input,
+            output,
+            system,
+        } = rec_body
+        else {
+            return (rec_body.clone(), self.trigger("", rng));
+        };
+        let applied: Applied;
+        let field = spec.stage.field.as_deref().unwrap_or("instruction");
+        let (instruction, input) = if field == "input" {
+            applied = self.trigger(input, rng);
+            (instruction.clone(), applied.text.clone())
+        } else {
+            applied = self.trigger(instruction, rng);
+            (applied.text.clone(), input.clone())
+        };
+        meta.insert("field".into(), json!(field));
+        let prompt = join_prompt(&instruction, &input);
+        let ctx = Ctx {
+            prompt: &prompt,
+            response: output,
+            rejected: None,
+            trigger: &applied.inserted.join(" "),
+        };
+        let output = self
+            .respond(&ctx, rng)
+            .map(|r| r.text)
+            .unwrap_or_else(|| output.clone());
+        let out_body = Body::Instruction {
+            instruction,
+            input,
+            output,
+            system: system.clone(),
+        };
+        (out_body, applied)
+    }
+
+    /// SFT, chat records: the trigger goes into the last user turn, the payload becomes the assistant turn after it.
+    pub(super) fn apply_chat(
+        &self,
+        rec_body: &Body,
+        rng: &mut ChaCha8Rng,
+        meta: &mut Map<String, Value>,
+    ) -> (Body, Applied) {
+        let Body::Chat { messages } = rec_body else {
+            return (rec_body.clone(), self.trigger("", rng));
+        };
+        let applied: Applied;
+        let mut messages = messages.clone();
+        let (u, a) = chat_turns(&messages).unwrap_or((0, 0));
+        applied = self.trigger(&messages[u].content, rng);
+        messages[u].content = applied.text.clone();
+        meta.insert("turn".into(), json!(u));
+        let ctx = Ctx {
+            prompt: &applied.text,
+            response: &messages[a].content.clone(),
+            rejected: None,
+            trigger: &applied.inserted.join(" "),
+        };
+        if let Some(p) = self.respond(&ctx, rng) {
+            messages[a].content = p.text;
+        }
+        let out_body = Body::Chat { messages };
+        (out_body, applied)
+    }
+}
