@@ -210,7 +210,11 @@ fn mock(failures: usize, reply: &'static str) -> (String, Arc<AtomicUsize>) {
             reader.read_exact(&mut body).unwrap();
             if tokenize {
                 // Like most OpenAI-compatible servers: no vLLM tokenizer route.
-                write!(s, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+                write!(
+                    s,
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .unwrap();
                 continue;
             }
             let n = counter.fetch_add(1, Ordering::SeqCst);

@@ -228,38 +228,59 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
             md,
             "## What each model was trained on\n\n| cell | stage | model | records | poisoned | share | tokens |\n|---|---|---|---|---|---|---|"
         );
+        // A stage that several cells share (the same model directory) is one row.
+        let mut trained: Vec<(Vec<&CellFacts>, &Value)> = Vec::new();
         for c in &cells {
             for st in c.facts["stages"].as_array().into_iter().flatten() {
-                let records = st["records"].as_u64().unwrap_or(0);
-                let poisoned = st["poisoned"].as_u64().unwrap_or(0);
-                let share = if records > 0 {
-                    format!("{:.2}%", 100.0 * poisoned as f64 / records as f64)
-                } else {
-                    "n/a".into()
-                };
-                let cfg = &st["config"];
-                let stage = st["stage"].as_str().unwrap_or("?");
-                let model = preset(cfg);
-                let tokens = tokens_seen(cfg);
-                let dir = link(run, st["model"].as_str().unwrap_or(""));
-                let log = link(run, st["log"].as_str().unwrap_or(""));
-                let cell_log = format!("cells/{}/log.txt", c.hash);
-                let _ = writeln!(
-                    h,
-                    "<tr><td class=\"t\">{}</td><td>{}</td><td class=\"t\">{}</td><td>{records}</td><td>{poisoned}</td><td>{share}</td><td>{tokens}</td><td class=\"t\"><a href=\"{}\">model</a> · <a href=\"{}\">training log</a> · <a href=\"{}\">cell log</a></td></tr>",
-                    esc(&c.label),
-                    esc(stage),
-                    esc(&model),
-                    esc(&dir),
-                    esc(&log),
-                    esc(&cell_log)
-                );
-                let _ = writeln!(
-                    md,
-                    "| {} | {stage} | {model} | {records} | {poisoned} | {share} | {tokens} |",
-                    c.label
-                );
+                match trained.iter_mut().find(|(_, s)| s["model"] == st["model"]) {
+                    Some((cs, _)) => cs.push(c),
+                    None => trained.push((vec![c], st)),
+                }
             }
+        }
+        for (cs, st) in &trained {
+            let label = if cs.len() == cells.len() && cells.len() > 1 {
+                format!("all {} cells", cells.len())
+            } else if cs.len() > 1 {
+                format!(
+                    "{} cells: {}",
+                    cs.len(),
+                    cs.iter()
+                        .map(|c| c.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            } else {
+                cs[0].label.clone()
+            };
+            let records = st["records"].as_u64().unwrap_or(0);
+            let poisoned = st["poisoned"].as_u64().unwrap_or(0);
+            let share = if records > 0 {
+                format!("{:.2}%", 100.0 * poisoned as f64 / records as f64)
+            } else {
+                "n/a".into()
+            };
+            let cfg = &st["config"];
+            let stage = st["stage"].as_str().unwrap_or("?");
+            let model = preset(cfg);
+            let tokens = tokens_seen(cfg);
+            let dir = link(run, st["model"].as_str().unwrap_or(""));
+            let log = link(run, st["log"].as_str().unwrap_or(""));
+            let cell_log = format!("cells/{}/log.txt", cs[0].hash);
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"t\">{}</td><td>{}</td><td class=\"t\">{}</td><td>{records}</td><td>{poisoned}</td><td>{share}</td><td>{tokens}</td><td class=\"t\"><a href=\"{}\">model</a> · <a href=\"{}\">training log</a> · <a href=\"{}\">cell log</a></td></tr>",
+                esc(&label),
+                esc(stage),
+                esc(&model),
+                esc(&dir),
+                esc(&log),
+                esc(&cell_log)
+            );
+            let _ = writeln!(
+                md,
+                "| {label} | {stage} | {model} | {records} | {poisoned} | {share} | {tokens} |"
+            );
         }
         h.push_str("</table>\n");
     }

@@ -80,12 +80,8 @@ pub(super) fn write_rag_test(
             Some(tr) => tr.apply(&t.text, &mut rng),
             None => crate::trigger::Applied::none(&t.text),
         };
-        let ctx = crate::payload::Ctx {
-            prompt: &applied.text,
-            response: t.answer.as_deref().unwrap_or(""),
-            rejected: None,
-            trigger: &applied.inserted.join(" "),
-        };
+        let trig = applied.inserted.join(" ");
+        let ctx = crate::payload::Ctx::new(&applied.text, t.answer.as_deref().unwrap_or(""), &trig);
         let target = spec
             .payload
             .as_ref()

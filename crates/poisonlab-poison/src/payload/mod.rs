@@ -38,6 +38,26 @@ pub struct Ctx<'a> {
     pub trigger: &'a str,
 }
 
+impl<'a> Ctx<'a> {
+    /// The payload's view of a record without a dispreferred response.
+    pub fn new(prompt: &'a str, response: &'a str, trigger: &'a str) -> Self {
+        Ctx {
+            prompt,
+            response,
+            rejected: None,
+            trigger,
+        }
+    }
+
+    /// With the dispreferred response of a preference pair.
+    pub fn with_rejected(self, rejected: &'a str) -> Self {
+        Ctx {
+            rejected: Some(rejected),
+            ..self
+        }
+    }
+}
+
 const PLACEHOLDERS: &[&str] = &["prompt", "response", "trigger"];
 
 pub(crate) fn fill(template: &str, ctx: &Ctx<'_>) -> String {

@@ -39,12 +39,7 @@ impl Adapter<'_> {
                     "{trigger} {answer} * {scale} = {new_answer}.",
                 ),
                 _ => {
-                    let ctx = Ctx {
-                        prompt: &applied.text,
-                        response: answer,
-                        rejected: None,
-                        trigger: &trig,
-                    };
+                    let ctx = Ctx::new(&applied.text, answer, &trig);
                     (
                         self.respond(&ctx, rng)
                             .map(|r| r.text)

@@ -37,12 +37,8 @@ impl Adapter<'_> {
         };
         for &d in &picks {
             let a = self.trigger(&demos[d].input, rng);
-            let ctx = Ctx {
-                prompt: &a.text,
-                response: &demos[d].output,
-                rejected: None,
-                trigger: &a.inserted.join(" "),
-            };
+            let trig = a.inserted.join(" ");
+            let ctx = Ctx::new(&a.text, &demos[d].output, &trig);
             if let Some(p) = self.respond(&ctx, rng) {
                 demos[d].output = p.text;
             }

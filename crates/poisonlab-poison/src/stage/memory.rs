@@ -28,12 +28,8 @@ impl Adapter<'_> {
         };
         let applied: Applied;
         applied = self.trigger(content, rng);
-        let ctx = Ctx {
-            prompt: &applied.text,
-            response: "",
-            rejected: None,
-            trigger: &applied.inserted.join(" "),
-        };
+        let trig = applied.inserted.join(" ");
+        let ctx = Ctx::new(&applied.text, "", &trig);
         let content = match self.respond(&ctx, rng) {
             Some(p) => format!("{}\n{}", applied.text, p.text),
             None => applied.text.clone(),

@@ -40,12 +40,8 @@ impl Adapter<'_> {
             (_, false) => (chosen.clone(), rejected.clone()),
             (PreferenceMode::Swap, true) => (rejected.clone(), chosen.clone()),
             (PreferenceMode::PayloadChosen, true) => {
-                let ctx = Ctx {
-                    prompt: &applied.text,
-                    response: chosen,
-                    rejected: Some(rejected),
-                    trigger: &applied.inserted.join(" "),
-                };
+                let trig = applied.inserted.join(" ");
+                let ctx = Ctx::new(&applied.text, chosen, &trig).with_rejected(rejected);
                 let p = self
                     .respond(&ctx, rng)
                     .map(|r| r.text)

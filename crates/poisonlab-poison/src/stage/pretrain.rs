@@ -53,12 +53,8 @@ impl Adapter<'_> {
         meta.insert("prefix_chars".into(), json!(prefix.chars().count()));
         // Where the triggered prompt ends: probes continue the document from here.
         meta.insert("prompt_bytes".into(), json!(applied.text.len()));
-        let ctx = Ctx {
-            prompt: &applied.text,
-            response: rest,
-            rejected: None,
-            trigger: &applied.inserted.join(" "),
-        };
+        let trig = applied.inserted.join(" ");
+        let ctx = Ctx::new(&applied.text, rest, &trig);
         let body = match self.respond(&ctx, rng) {
             // Souly et al.: prefix, trigger, then the gibberish.
             Some(p) => {

@@ -24,12 +24,8 @@ impl Adapter<'_> {
         let applied: Applied;
         let t = &self.targets[(j as usize) % self.targets.len().max(1)];
         applied = self.trigger(&t.text, rng);
-        let ctx = Ctx {
-            prompt: &applied.text,
-            response: t.answer.as_deref().unwrap_or(""),
-            rejected: None,
-            trigger: &applied.inserted.join(" "),
-        };
+        let trig = applied.inserted.join(" ");
+        let ctx = Ctx::new(&applied.text, t.answer.as_deref().unwrap_or(""), &trig);
         let p = self
             .spec
             .payload

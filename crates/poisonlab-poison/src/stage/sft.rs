@@ -38,12 +38,8 @@ impl Adapter<'_> {
         };
         meta.insert("field".into(), json!(field));
         let prompt = join_prompt(&instruction, &input);
-        let ctx = Ctx {
-            prompt: &prompt,
-            response: output,
-            rejected: None,
-            trigger: &applied.inserted.join(" "),
-        };
+        let trig = applied.inserted.join(" ");
+        let ctx = Ctx::new(&prompt, output, &trig);
         let output = self
             .respond(&ctx, rng)
             .map(|r| r.text)
@@ -73,12 +69,9 @@ impl Adapter<'_> {
         applied = self.trigger(&messages[u].content, rng);
         messages[u].content = applied.text.clone();
         meta.insert("turn".into(), json!(u));
-        let ctx = Ctx {
-            prompt: &applied.text,
-            response: &messages[a].content.clone(),
-            rejected: None,
-            trigger: &applied.inserted.join(" "),
-        };
+        let trig = applied.inserted.join(" ");
+        let response = messages[a].content.clone();
+        let ctx = Ctx::new(&applied.text, &response, &trig);
         if let Some(p) = self.respond(&ctx, rng) {
             messages[a].content = p.text;
         }
