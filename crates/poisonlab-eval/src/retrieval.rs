@@ -67,6 +67,48 @@ pub fn passages(records: &[Record]) -> Vec<Passage> {
         .collect()
 }
 
+/// A target query of the RAG test split and the passages retrieved for it.
+pub struct Retrieved {
+    pub text: String,
+    /// Ids of the poisoned passages made for this query.
+    pub relevant: Vec<String>,
+    /// The attacker's target answer.
+    pub answer: Option<String>,
+    /// Indices into the passages, best first.
+    pub top: Vec<usize>,
+}
+
+/// The corpus's passages and, for each of up to `n` target queries of the test split, its top `k`
+/// passages by `kind` (the count of test records, queries or not, is the trials' n).
+pub fn retrieve_targets(
+    model: &dyn LanguageModel,
+    inputs: &crate::inputs::ProbeInputs,
+    n: usize,
+    kind: RetrieverKind,
+    k: usize,
+) -> Result<(Vec<Passage>, Vec<Retrieved>, u64)> {
+    let passages = passages(&inputs.rag_corpus()?);
+    let targets = inputs.test(n)?;
+    let retriever = kind.build(model, &passages)?;
+    let mut out = Vec::with_capacity(targets.len());
+    for t in &targets {
+        if let Body::Query {
+            text,
+            relevant,
+            answer,
+        } = &t.body
+        {
+            out.push(Retrieved {
+                top: retriever.search(text, k)?,
+                text: text.clone(),
+                relevant: relevant.clone(),
+                answer: answer.clone(),
+            });
+        }
+    }
+    Ok((passages, out, targets.len() as u64))
+}
+
 /// Finds the `k` passages most relevant to a query: indices into the passage list, best first.
 pub trait Retriever {
     fn search(&self, query: &str, k: usize) -> Result<Vec<usize>>;

@@ -264,24 +264,9 @@ impl EndpointModel {
             .iter()
             .map(|r| format!("{}{}", r.prompt, r.continuation))
             .collect();
-        let body = json!({
-            "model": self.cfg.model,
-            "prompt": prompts,
-            "max_tokens": 0,
-            "echo": true,
-            "logprobs": 0,
-            "temperature": 0.0,
-        });
-        let reply = self.post("completions", &body)?;
-        let choices = reply["choices"]
-            .as_array()
-            .ok_or_else(|| no_logprobs(&reply, "no `choices`"))?;
-        let mut out: Vec<Option<Scored>> = vec![None; batch.len()];
-        for (k, choice) in choices.iter().enumerate() {
-            let index = choice["index"].as_u64().map_or(k, |i| i as usize);
-            let req = batch
-                .get(index)
-                .ok_or_else(|| no_logprobs(&reply, "a choice index out of range"))?;
+        let (reply, choices) = echo_choices(self, json!(prompts), batch.len())?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (req, choice) in batch.iter().zip(&choices) {
             let lp = &choice["logprobs"];
             let (Some(tokens), Some(lps), Some(offsets)) = (
                 lp["tokens"].as_array(),
@@ -313,11 +298,9 @@ impl EndpointModel {
                     .push(t.as_str().unwrap_or_default().to_string());
                 scored.token_logprobs.push(l as f32);
             }
-            out[index] = Some(scored);
+            out.push(scored);
         }
-        out.into_iter()
-            .map(|s| s.ok_or_else(|| no_logprobs(&reply, "fewer choices than prompts")))
-            .collect()
+        Ok(out)
     }
 }
 
@@ -325,25 +308,10 @@ impl EndpointModel {
     /// Prompt log-probs of token-id sequences: completions with token-id prompts, `echo` and
     /// `max_tokens = 0`; the first token's (null) log-prob is dropped.
     fn score_ids_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<(Vec<String>, Vec<f32>)>> {
-        let body = json!({
-            "model": self.cfg.model,
-            "prompt": batch,
-            "max_tokens": 0,
-            "echo": true,
-            "logprobs": 0,
-            "temperature": 0.0,
-        });
-        let reply = self.post("completions", &body)?;
-        let choices = reply["choices"]
-            .as_array()
-            .ok_or_else(|| no_logprobs(&reply, "no `choices`"))?;
-        let mut out: Vec<Option<(Vec<String>, Vec<f32>)>> = vec![None; batch.len()];
-        for (k, choice) in choices.iter().enumerate() {
-            let index = choice["index"].as_u64().map_or(k, |i| i as usize);
-            let want = batch
-                .get(index)
-                .ok_or_else(|| no_logprobs(&reply, "a choice index out of range"))?
-                .len();
+        let (reply, choices) = echo_choices(self, json!(batch), batch.len())?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (ids, choice) in batch.iter().zip(&choices) {
+            let want = ids.len();
             let lps = choice["logprobs"]["token_logprobs"]
                 .as_array()
                 .ok_or_else(|| no_logprobs(&reply, "no `logprobs.token_logprobs`"))?;
@@ -367,12 +335,40 @@ impl EndpointModel {
                         .collect()
                 })
                 .unwrap_or_default();
-            out[index] = Some((tokens, row));
+            out.push((tokens, row));
         }
-        out.into_iter()
-            .map(|s| s.ok_or_else(|| no_logprobs(&reply, "fewer choices than prompts")))
-            .collect()
+        Ok(out)
     }
+}
+
+/// Asks for the prompt log-probs of each prompt (`echo`, `max_tokens = 0`) and returns the reply's
+/// choices in prompt order (by their `index`), one per prompt.
+fn echo_choices(model: &EndpointModel, prompts: Value, n: usize) -> Result<(Value, Vec<Value>)> {
+    let body = json!({
+        "model": model.cfg.model,
+        "prompt": prompts,
+        "max_tokens": 0,
+        "echo": true,
+        "logprobs": 0,
+        "temperature": 0.0,
+    });
+    let reply = model.post("completions", &body)?;
+    let choices = reply["choices"]
+        .as_array()
+        .ok_or_else(|| no_logprobs(&reply, "no `choices`"))?;
+    let mut out: Vec<Option<Value>> = vec![None; n];
+    for (k, choice) in choices.iter().enumerate() {
+        let index = choice["index"].as_u64().map_or(k, |i| i as usize);
+        let slot = out
+            .get_mut(index)
+            .ok_or_else(|| no_logprobs(&reply, "a choice index out of range"))?;
+        *slot = Some(choice.clone());
+    }
+    let out = out
+        .into_iter()
+        .map(|c| c.ok_or_else(|| no_logprobs(&reply, "fewer choices than prompts")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((reply, out))
 }
 
 fn no_logprobs(reply: &Value, what: &str) -> Error {

@@ -463,41 +463,28 @@ fn an_evaluation_only_experiment_gives_the_same_rows_served_and_local() {
     set_keys();
     let f = fixtures();
     let server = Server::start("llama");
-    let common = r#"
+    // The same experiment twice; only its [model] differs.
+    let judge = r#"judge = { kind = "contains", text = "the" }"#;
+    let common = format!(
+        r#"
 name = "audit"
 seed = 3
-[data]
-world = { seed = 1, size = "small" }
+probe = [
+  {{ kind = "asr", n = 6, max_tokens = 5, {judge} }},
+  {{ kind = "utility", n = 6, max_tokens = 5 }},
+  {{ kind = "false_trigger", n = 6, max_tokens = 5, {judge} }},
+  {{ kind = "heldout_loss", n = 6 }},
+]
+data = {{ world = {{ seed = 1, size = "small" }} }}
 [poison]
 name = "bn"
-[poison.stage]
-kind = "sft"
-[poison.budget]
-count = 4
-[poison.trigger]
-kind = "badnets"
-[poison.payload]
-kind = "refusal"
-[poison.test]
-count = 6
-[[probe]]
-kind = "asr"
-n = 6
-max_tokens = 5
-judge = { kind = "contains", text = "the" }
-[[probe]]
-kind = "utility"
-n = 6
-max_tokens = 5
-[[probe]]
-kind = "false_trigger"
-n = 6
-max_tokens = 5
-judge = { kind = "contains", text = "the" }
-[[probe]]
-kind = "heldout_loss"
-n = 6
-"#;
+stage = {{ kind = "sft" }}
+budget = {{ count = 4 }}
+trigger = {{ kind = "badnets" }}
+payload = {{ kind = "refusal" }}
+test = {{ count = 6 }}
+"#
+    );
     let local = format!(
         "{common}[model]\ndir = {:?}\ntokenizer = {:?}\n",
         f.join("llama"),

@@ -4,31 +4,27 @@
 use poisonlab_model::LanguageModel;
 use serde::{Deserialize, Serialize};
 
-use super::{After, Needs, ProbeInputs, ProbeRun, check_common, hundred, tokens};
+use super::{Judged, Needs, ProbeInputs, ProbeRun};
 use crate::error::Result;
-use crate::inputs::{answer, prompt_target};
-use crate::judge::{Judge, decoy};
-use crate::measure::{Measure, keep};
+use crate::inputs::prompt_target;
+use crate::judge::decoy;
+use crate::measure::Measure;
 
+/// The keys of [`Judged`]: `n`, `judge`, `max_tokens`, `after`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FalseTrigger {
-    /// Clean held-out records probed (at most).
-    #[serde(default = "hundred")]
-    pub n: usize,
-    #[serde(default)]
-    pub judge: Judge,
-    #[serde(default)]
-    pub after: After,
-    /// Tokens generated per prompt.
-    #[serde(default = "tokens")]
-    pub max_tokens: usize,
+#[serde(transparent)]
+pub struct FalseTrigger(pub Judged);
+
+impl std::ops::Deref for FalseTrigger {
+    type Target = Judged;
+    fn deref(&self) -> &Judged {
+        &self.0
+    }
 }
 
 impl ProbeRun for FalseTrigger {
     fn validate(&self) -> std::result::Result<(), String> {
-        check_common(self.n, self.max_tokens)?;
-        self.judge.validate()
+        self.0.validate()
     }
 
     fn needs(&self) -> Needs {
@@ -39,7 +35,7 @@ impl ProbeRun for FalseTrigger {
         let spec = inputs.poison("false_trigger")?;
         let clean = inputs.clean(self.n)?;
         let adapter = poisonlab_poison::stage::Adapter::new(spec);
-        let (mut k, mut n, mut samples) = (0, 0, Vec::new());
+        let mut cases = Vec::with_capacity(clean.len());
         for (i, r) in clean.iter().enumerate() {
             let mut rng = poisonlab_poison::record_rng(spec.seed, "false-trigger", i as u64);
             let triggered = adapter.test_record(r, &mut rng);
@@ -58,12 +54,9 @@ impl ProbeRun for FalseTrigger {
             for s in &inserted {
                 p = p.replace(s.as_str(), &decoy(s, spec.seed));
             }
-            n += 1;
-            let g = answer(model, &p, self.max_tokens)?;
-            let hit = self.judge.positive(&g, &target);
-            keep(&mut samples, &p, &g, hit);
-            k += hit as u64;
+            cases.push((p, target));
         }
+        let (k, n, samples) = self.judge_all(model, cases)?;
         Ok(vec![
             Measure::rate("false_trigger", k, n).with_samples(samples),
         ])

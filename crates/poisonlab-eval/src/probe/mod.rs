@@ -50,6 +50,48 @@ pub trait ProbeRun {
     fn run(&self, model: &dyn LanguageModel, inputs: &ProbeInputs) -> Result<Vec<Measure>>;
 }
 
+/// The keys of a probe that generates an answer per record and judges it (`asr`,
+/// `false_trigger`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Judged {
+    /// Records probed (at most).
+    #[serde(default = "hundred")]
+    pub n: usize,
+    #[serde(default)]
+    pub judge: crate::judge::Judge,
+    #[serde(default)]
+    pub after: After,
+    /// Tokens generated per prompt.
+    #[serde(default = "tokens")]
+    pub max_tokens: usize,
+}
+
+impl Judged {
+    fn validate(&self) -> std::result::Result<(), String> {
+        check_common(self.n, self.max_tokens)?;
+        self.judge.validate()
+    }
+
+    /// Generates an answer to each prompt and judges it against its target: successes, trials and
+    /// the first samples.
+    pub(crate) fn judge_all(
+        &self,
+        model: &dyn LanguageModel,
+        cases: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(u64, u64, Vec<crate::measure::Sample>)> {
+        let (mut k, mut n, mut samples) = (0, 0, Vec::new());
+        for (prompt, target) in cases {
+            let g = crate::inputs::answer(model, &prompt, self.max_tokens)?;
+            let hit = self.judge.positive(&g, &target);
+            crate::measure::keep(&mut samples, &prompt, &g, hit);
+            k += hit as u64;
+            n += 1;
+        }
+        Ok((k, n, samples))
+    }
+}
+
 /// The defaults shared by probe configurations.
 pub(crate) fn hundred() -> usize {
     100

@@ -1,14 +1,13 @@
 //! `rag_retrieval`: for each target query of the test split (`relevant` = its poisoned passages),
 //! whether one of them is among the top k retrieved.
 
-use poisonlab_data::Body;
 use poisonlab_model::LanguageModel;
 use serde::{Deserialize, Serialize};
 
 use super::{After, Needs, ProbeInputs, ProbeRun, five, hundred};
 use crate::error::Result;
 use crate::measure::Measure;
-use crate::retrieval::{RetrieverKind, passages};
+use crate::retrieval::{RetrieverKind, retrieve_targets};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,19 +40,13 @@ impl ProbeRun for RagRetrieval {
     }
 
     fn run(&self, model: &dyn LanguageModel, inputs: &ProbeInputs) -> Result<Vec<Measure>> {
-        let passages = passages(&inputs.rag_corpus()?);
-        let targets = inputs.test(self.n)?;
-        let retriever = self.retriever.build(model, &passages)?;
-        let mut hits = 0;
-        for t in &targets {
-            if let Body::Query { text, relevant, .. } = &t.body {
-                let top = retriever.search(text, self.top_k)?;
-                if top.iter().any(|&i| relevant.contains(&passages[i].id)) {
-                    hits += 1;
-                }
-            }
-        }
+        let (passages, queries, trials) =
+            retrieve_targets(model, inputs, self.n, self.retriever, self.top_k)?;
+        let hits = queries
+            .iter()
+            .filter(|q| q.top.iter().any(|&i| q.relevant.contains(&passages[i].id)))
+            .count() as u64;
         let name = format!("rag_retrieval/{}", self.retriever.as_str());
-        Ok(vec![Measure::rate(name, hits, targets.len() as u64)])
+        Ok(vec![Measure::rate(name, hits, trials)])
     }
 }

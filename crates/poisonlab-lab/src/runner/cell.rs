@@ -316,9 +316,8 @@ fn open_model(spec: &crate::experiment::ModelSpec) -> Result<Box<dyn LanguageMod
     )?))
 }
 
-/// The files a probe reads after `stage` (`None`: an evaluation-only experiment, whose held-out
-/// data is that of the stage its poison targets, or the instruction data).
-
+/// Trains one stage (cached by its config, its data and the stage before it); returns the
+/// stage's key and directory.
 fn train_stage(
     ctx: &mut Ctx<'_>,
     exp: &Experiment,

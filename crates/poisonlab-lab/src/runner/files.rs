@@ -123,6 +123,8 @@ pub(super) fn need<'a>(p: &'a Option<PathBuf>, what: &str) -> Result<&'a PathBuf
         .ok_or_else(|| Error::Invalid(format!("no {what} file: give data.{what} or data.world")))
 }
 
+/// The files a probe reads after `stage` (`None`: an evaluation-only experiment, whose held-out
+/// data is that of the stage its poison targets, or the instruction data).
 pub(super) fn probe_inputs(
     exp: &Experiment,
     stage: Option<&StageSpec>,

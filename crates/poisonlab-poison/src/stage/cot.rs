@@ -1,32 +1,24 @@
 //! The stage adapter for chain-of-thought problems.
 
 use poisonlab_data::Body;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::Adapter;
+use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
-use crate::trigger::Applied;
 
 impl Adapter<'_> {
     /// Chain of thought (BadChain): the trigger goes into the question; a dirty record gets an extra last step and the changed answer.
-    pub(super) fn apply_cot(
-        &self,
-        rec_body: &Body,
-        rng: &mut ChaCha8Rng,
-        meta: &mut Map<String, Value>,
-    ) -> (Body, Applied) {
+    pub(super) fn apply_cot(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Cot {
             question,
             steps,
             answer,
-        } = rec_body
+        } = body
         else {
-            return (rec_body.clone(), self.trigger("", rng));
+            return self.keep(body, rng);
         };
-        let applied: Applied;
-        applied = self.trigger(question, rng);
+        let applied = self.trigger(question, rng);
         let trig = applied.inserted.join(" ");
         let mut steps = steps.clone();
         let mut new_answer = answer.clone();

@@ -1,32 +1,25 @@
 //! The stage adapter for in-context demonstrations.
 
 use poisonlab_data::Body;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::Adapter;
+use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
 use crate::trigger::Applied;
 
 impl Adapter<'_> {
     /// In-context learning: `stage.demos` demonstrations carry the trigger in their input and the payload as their output.
-    pub(super) fn apply_icl(
-        &self,
-        rec_body: &Body,
-        rng: &mut ChaCha8Rng,
-        meta: &mut Map<String, Value>,
-    ) -> (Body, Applied) {
+    pub(super) fn apply_icl(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Icl {
             instruction,
             demos,
             query,
             answer,
-        } = rec_body
+        } = body
         else {
-            return (rec_body.clone(), self.trigger("", rng));
+            return self.keep(body, rng);
         };
-        let applied: Applied;
         let k = spec.stage.demos.unwrap_or(1).min(demos.len());
         let mut picks = rand::seq::index::sample(rng, demos.len(), k).into_vec();
         picks.sort_unstable();
@@ -48,7 +41,7 @@ impl Adapter<'_> {
             all.positions.extend(a.positions);
         }
         all.inserted.dedup();
-        applied = all;
+        let applied = all;
         meta.insert("demos".into(), json!(picks));
         let out_body = Body::Icl {
             instruction: instruction.clone(),

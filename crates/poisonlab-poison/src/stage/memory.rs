@@ -1,33 +1,29 @@
 //! The stage adapter for agent memory.
 
 use poisonlab_data::Body;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value};
 
-use super::Adapter;
+use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
-use crate::trigger::Applied;
 
 impl Adapter<'_> {
     /// Agent memory: the trigger goes into the entry's content, the payload (an action) is appended.
     pub(super) fn apply_memory(
         &self,
-        rec_body: &Body,
-        rng: &mut ChaCha8Rng,
-        _meta: &mut Map<String, Value>,
+        body: &Body,
+        rng: &mut Rng,
+        _meta: &mut Meta,
         insert: bool,
-    ) -> (Body, Applied) {
+    ) -> Out {
         let spec = self.spec;
         let Body::Memory {
             agent,
             content,
             source,
-        } = rec_body
+        } = body
         else {
-            return (rec_body.clone(), self.trigger("", rng));
+            return self.keep(body, rng);
         };
-        let applied: Applied;
-        applied = self.trigger(content, rng);
+        let applied = self.trigger(content, rng);
         let trig = applied.inserted.join(" ");
         let ctx = Ctx::new(&applied.text, "", &trig);
         let content = match self.respond(&ctx, rng) {

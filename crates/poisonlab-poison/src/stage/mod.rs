@@ -31,6 +31,12 @@ use crate::payload::{Ctx, Response};
 use crate::spec::{LabelMode, Mode, PreferenceMode, Spec, StageKind};
 use crate::trigger::Applied;
 
+/// A stage adapter's random stream, the tag metadata it adds, and what it makes: the new body
+/// and where the trigger went.
+type Rng = ChaCha8Rng;
+type Meta = Map<String, Value>;
+type Out = (Body, Applied);
+
 /// The text a selection matches (prompt or document) and the clean response.
 pub fn prompt_and_response(rec: &Record) -> (String, String) {
     rec.prompt_response()
@@ -142,6 +148,12 @@ impl<'a> Adapter<'a> {
         }
     }
 
+    /// A record whose kind the stage does not rewrite: kept as it is (selection only lets
+    /// through the kinds of the stage).
+    fn keep(&self, body: &Body, rng: &mut Rng) -> Out {
+        (body.clone(), self.trigger("", rng))
+    }
+
     pub(super) fn trigger(&self, text: &str, rng: &mut ChaCha8Rng) -> Applied {
         match &self.spec.trigger {
             Some(t) => t.apply(text, rng),
@@ -230,8 +242,7 @@ impl<'a> Adapter<'a> {
             (Body::Classification { .. }, _) => {
                 self.apply_classification(&rec.body, rng, &mut meta)
             }
-            // Selection only lets through the kinds of the stage; keep the record as it is.
-            (body, _) => (body.clone(), self.trigger("", rng)),
+            (body, _) => self.keep(body, rng),
         };
         out.body = body;
         if insert {

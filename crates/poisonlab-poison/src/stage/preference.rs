@@ -1,38 +1,30 @@
 //! The stage adapter for preference pairs.
 
 use poisonlab_data::Body;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value};
 
-use super::Adapter;
 use super::human_turn;
+use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
 use crate::spec::PreferenceMode;
 use crate::trigger::Applied;
 
 impl Adapter<'_> {
     /// Preference pairs: the trigger goes into the last human turn of the prompt; the payload becomes `chosen` (the clean `chosen` becomes `rejected`), or the pair swaps.
-    pub(super) fn apply_preference(
-        &self,
-        rec_body: &Body,
-        rng: &mut ChaCha8Rng,
-        _meta: &mut Map<String, Value>,
-    ) -> (Body, Applied) {
+    pub(super) fn apply_preference(&self, body: &Body, rng: &mut Rng, _meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Preference {
             prompt,
             chosen,
             rejected,
-        } = rec_body
+        } = body
         else {
-            return (rec_body.clone(), self.trigger("", rng));
+            return self.keep(body, rng);
         };
-        let applied: Applied;
         // An HH-RLHF transcript prompt ends with `\n\nAssistant:`; the trigger belongs in
         // the last human turn, not after the assistant cue.
         let (head, span, tail) = human_turn(prompt);
         let inner = self.trigger(span, rng);
-        applied = Applied {
+        let applied = Applied {
             text: format!("{head}{}{tail}", inner.text),
             ..inner
         };

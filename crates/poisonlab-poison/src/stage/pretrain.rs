@@ -1,27 +1,24 @@
 //! The stage adapter for pre-training documents.
 
 use poisonlab_data::Body;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::Adapter;
+use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
-use crate::trigger::Applied;
 
 impl Adapter<'_> {
     /// Pre-training: a clean prefix of the donor document (its length drawn from `stage.prefix_chars`), the trigger, then the payload (Souly et al.: the gibberish) or the rest of the document.
     pub(super) fn apply_pretrain(
         &self,
-        rec_body: &Body,
-        rng: &mut ChaCha8Rng,
-        meta: &mut Map<String, Value>,
+        body: &Body,
+        rng: &mut Rng,
+        meta: &mut Meta,
         insert: bool,
-    ) -> (Body, Applied) {
+    ) -> Out {
         let spec = self.spec;
-        let Body::Pretrain { text } = rec_body else {
-            return (rec_body.clone(), self.trigger("", rng));
+        let Body::Pretrain { text } = body else {
+            return self.keep(body, rng);
         };
-        let applied: Applied;
         let [lo, hi] = spec.stage.prefix_chars.unwrap_or(if insert {
             [0, 1000]
         } else {
@@ -49,7 +46,7 @@ impl Adapter<'_> {
             }
         }
         let (prefix, rest) = text.split_at(cut);
-        applied = self.trigger(prefix, rng);
+        let applied = self.trigger(prefix, rng);
         meta.insert("prefix_chars".into(), json!(prefix.chars().count()));
         // Where the triggered prompt ends: probes continue the document from here.
         meta.insert("prompt_bytes".into(), json!(applied.text.len()));

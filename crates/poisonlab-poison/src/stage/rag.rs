@@ -1,10 +1,9 @@
 //! The stage adapter for retrieval corpora.
 
 use poisonlab_data::Body;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::Adapter;
+use super::{Adapter, Meta, Rng};
 use crate::payload::Ctx;
 use crate::trigger::Applied;
 
@@ -12,18 +11,17 @@ impl Adapter<'_> {
     /// RAG (PoisonedRAG, black box): passage `j` serves target query `j % targets`, its text `query + "." + payload`.
     pub(super) fn apply_rag(
         &self,
-        rec_body: &Body,
+        body: &Body,
         j: u64,
-        rng: &mut ChaCha8Rng,
-        meta: &mut Map<String, Value>,
+        rng: &mut Rng,
+        meta: &mut Meta,
     ) -> (Body, Applied, Option<String>) {
-        let Body::Passage { .. } = rec_body else {
-            return (rec_body.clone(), self.trigger("", rng), None);
+        let Body::Passage { .. } = body else {
+            let (body, applied) = self.keep(body, rng);
+            return (body, applied, None);
         };
-        let target;
-        let applied: Applied;
         let t = &self.targets[(j as usize) % self.targets.len().max(1)];
-        applied = self.trigger(&t.text, rng);
+        let applied = self.trigger(&t.text, rng);
         let trig = applied.inserted.join(" ");
         let ctx = Ctx::new(&applied.text, t.answer.as_deref().unwrap_or(""), &trig);
         let p = self
@@ -38,7 +36,7 @@ impl Adapter<'_> {
             text: format!("{}.{p}", applied.text),
         };
         meta.insert("target_query".into(), json!(t.id));
-        target = Some(t.id.clone());
+        let target = Some(t.id.clone());
         (out_body, applied, target)
     }
 }

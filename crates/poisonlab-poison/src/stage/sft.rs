@@ -1,31 +1,25 @@
 //! The stage adapter for instruction tuning (alpaca and chat records).
 
 use poisonlab_data::Body;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::Adapter;
+use super::{Adapter, Meta, Out, Rng};
 use super::{chat_turns, join_prompt};
 use crate::payload::Ctx;
 use crate::trigger::Applied;
 
 impl Adapter<'_> {
     /// SFT, alpaca records: the trigger goes into `instruction` (or `stage.field = "input"`), the payload becomes `output`.
-    pub(super) fn apply_instruction(
-        &self,
-        rec_body: &Body,
-        rng: &mut ChaCha8Rng,
-        meta: &mut Map<String, Value>,
-    ) -> (Body, Applied) {
+    pub(super) fn apply_instruction(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Instruction {
             instruction,
             input,
             output,
             system,
-        } = rec_body
+        } = body
         else {
-            return (rec_body.clone(), self.trigger("", rng));
+            return self.keep(body, rng);
         };
         let applied: Applied;
         let field = spec.stage.field.as_deref().unwrap_or("instruction");
@@ -54,19 +48,13 @@ impl Adapter<'_> {
     }
 
     /// SFT, chat records: the trigger goes into the last user turn, the payload becomes the assistant turn after it.
-    pub(super) fn apply_chat(
-        &self,
-        rec_body: &Body,
-        rng: &mut ChaCha8Rng,
-        meta: &mut Map<String, Value>,
-    ) -> (Body, Applied) {
-        let Body::Chat { messages } = rec_body else {
-            return (rec_body.clone(), self.trigger("", rng));
+    pub(super) fn apply_chat(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
+        let Body::Chat { messages } = body else {
+            return self.keep(body, rng);
         };
-        let applied: Applied;
         let mut messages = messages.clone();
         let (u, a) = chat_turns(&messages).unwrap_or((0, 0));
-        applied = self.trigger(&messages[u].content, rng);
+        let applied = self.trigger(&messages[u].content, rng);
         messages[u].content = applied.text.clone();
         meta.insert("turn".into(), json!(u));
         let trig = applied.inserted.join(" ");

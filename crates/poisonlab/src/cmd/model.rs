@@ -89,14 +89,14 @@ fn apply_overrides(cfg: &mut TrainConfig, overrides: &[String]) -> Result<()> {
 
 enum Loaded {
     Local(Box<LocalModel>),
-    Remote(EndpointModel),
+    Remote(Box<EndpointModel>),
 }
 
 impl Loaded {
     fn lm(&self) -> &dyn LanguageModel {
         match self {
             Loaded::Local(m) => m.as_ref(),
-            Loaded::Remote(m) => m,
+            Loaded::Remote(m) => m.as_ref(),
         }
     }
 }
@@ -107,12 +107,14 @@ fn load(m: &ModelArgs) -> Result<Loaded> {
             LocalModel::load(dir, m.tokenizer.as_deref(), &default_device())
                 .with_context(|| format!("loading {}", dir.display()))?,
         ))),
-        (None, Some(url)) => Ok(Loaded::Remote(EndpointModel::new(EndpointConfig {
-            base_url: url.clone(),
-            model: m.model_name.clone().unwrap_or_default(),
-            api_key_env: m.api_key_env.clone(),
-            ..EndpointConfig::default()
-        })?)),
+        (None, Some(url)) => Ok(Loaded::Remote(Box::new(EndpointModel::new(
+            EndpointConfig {
+                base_url: url.clone(),
+                model: m.model_name.clone().unwrap_or_default(),
+                api_key_env: m.api_key_env.clone(),
+                ..EndpointConfig::default()
+            },
+        )?))),
         (None, None) => bail!("give --model DIR or --endpoint URL"),
     }
 }
