@@ -1140,3 +1140,40 @@ fn experiment_errors_are_one_line_naming_the_key_and_the_file() {
             predicate::str::contains("4 cells").and(predicate::str::contains("poison_count=12")),
         );
 }
+
+/// `poisonlab list` shows, in its section, every item of every registry: probes, triggers,
+/// payloads, stages, filters, detectors (each registry is checked against its enum in the unit
+/// tests of `cmd/list.rs`).
+#[test]
+fn list_shows_every_registry_item_in_its_section() {
+    let out = poisonlab(Path::new(".")).arg("list").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let section = |name: &str| -> Vec<String> {
+        let start = text
+            .find(&format!("\n{name}:\n"))
+            .unwrap_or_else(|| panic!("no section {name}"));
+        text[start + name.len() + 3..]
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect()
+    };
+    let names = |l: &[(&str, &str)]| l.iter().map(|p| p.0.to_string()).collect::<Vec<_>>();
+    assert_eq!(section("probes"), names(poisonlab_eval::PROBES));
+    assert_eq!(
+        section("triggers"),
+        names(poisonlab_poison::trigger::TRIGGERS)
+    );
+    assert_eq!(
+        section("payloads"),
+        names(poisonlab_poison::payload::PAYLOADS)
+    );
+    assert_eq!(section("stages"), names(poisonlab_poison::spec::STAGES));
+    assert_eq!(section("filters"), names(poisonlab_clean::filter::FILTERS));
+    let detectors: Vec<String> = poisonlab_clean::detect::DETECTORS
+        .iter()
+        .map(|d| d.1.to_string())
+        .collect();
+    assert_eq!(section("detectors"), detectors);
+}

@@ -25,6 +25,10 @@ pub fn run() {
     for (name, doc) in poisonlab_poison::spec::STAGES {
         println!("  {name:<16} {doc}");
     }
+    println!("\ntraining stages (train, [[stage]] kind):");
+    for s in poisonlab_data::Stage::ALL {
+        println!("  {s}");
+    }
     println!("\ntriggers:");
     for (name, doc) in poisonlab_poison::trigger::TRIGGERS {
         println!("  {name:<16} {doc}");
