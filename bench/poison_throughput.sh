@@ -5,10 +5,7 @@
 # usage: bench/poison_throughput.sh [WORKDIR]   (reuses the 1 GB file of stats_throughput.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work=${1:-bench/out}
-mkdir -p "$work"
-cargo build --release -p poisonlab --quiet
-bin=target/release/poisonlab
+. bench/common.sh
 src="$work/stats_1000mb.jsonl"
 if [ ! -f "$src" ]; then
   [ -f "$work/world/pretrain_train.jsonl" ] || "$bin" --quiet data generate --seed 1 --size large --out "$work/world"

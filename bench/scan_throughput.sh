@@ -6,10 +6,7 @@
 # usage: bench/scan_throughput.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work=${1:-bench/out}
-mkdir -p "$work"
-cargo build --release -p poisonlab --quiet
-bin=target/release/poisonlab
+. bench/common.sh
 [ -f "$work/world-medium/sft_train.jsonl" ] || "$bin" --quiet data generate --seed 1 --size medium --out "$work/world-medium"
 cat > "$work/scan_bench.toml" <<'TOML'
 name = "bench"

@@ -5,10 +5,7 @@
 # usage: bench/stats_throughput.sh [WORKDIR]   (needs ~4 GB of disk; default bench/out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work=${1:-bench/out}
-mkdir -p "$work"
-cargo build --release -p poisonlab --quiet
-bin=target/release/poisonlab
+. bench/common.sh
 
 if [ ! -f "$work/world/pretrain_train.jsonl" ]; then
   /usr/bin/time -f 'generate large: %e s wall, %M KB peak RSS' \

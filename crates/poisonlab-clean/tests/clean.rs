@@ -9,17 +9,9 @@ use poisonlab_clean::report::is_poisoned;
 use poisonlab_data::{Body, ReadOptions, Record, RecordReader};
 use poisonlab_stats::auroc;
 
-fn shared() -> PathBuf {
-    let p = std::env::var_os("POISONLAB_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    assert!(
-        p.join("data").is_dir(),
-        "shared data not found at {}",
-        p.display()
-    );
-    p
-}
+#[path = "../../../tests/support/shared.rs"]
+mod support;
+use support::shared;
 
 fn records(path: &Path) -> Vec<Record> {
     RecordReader::open(path, &ReadOptions::default())

@@ -11,17 +11,9 @@ fn poisonlab(dir: &Path) -> Command {
     c
 }
 
-fn shared() -> PathBuf {
-    let p = std::env::var_os("POISONLAB_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    assert!(
-        p.join("data").is_dir(),
-        "shared data not found at {}",
-        p.display()
-    );
-    p
-}
+#[path = "../../../tests/support/shared.rs"]
+mod support;
+use support::shared;
 
 #[test]
 fn the_readme_main_job_generates_and_inspects() {

@@ -6,18 +6,10 @@ use std::sync::OnceLock;
 use poisonlab_data::{ReadOptions, Record, RecordReader};
 use poisonlab_poison::Spec;
 
-/// `../shared` beside the checkout (CI puts a copy there); POISONLAB_SHARED overrides.
-pub fn shared() -> PathBuf {
-    let p = std::env::var_os("POISONLAB_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    assert!(
-        p.join("data").is_dir(),
-        "shared data not found at {}",
-        p.display()
-    );
-    p
-}
+#[path = "../../../../tests/support/shared.rs"]
+mod support;
+#[allow(unused_imports)]
+pub use support::shared;
 
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/poison")
