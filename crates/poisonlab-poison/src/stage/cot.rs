@@ -7,7 +7,8 @@ use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
 
 impl Adapter<'_> {
-    /// Chain of thought (BadChain): the trigger goes into the question; a dirty record gets an extra last step and the changed answer.
+    /// Chain of thought (BadChain): the trigger goes into the question; a dirty record gets an
+    /// extra last step and the changed answer.
     pub(super) fn apply_cot(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Cot {

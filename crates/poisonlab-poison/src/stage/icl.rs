@@ -8,7 +8,8 @@ use crate::payload::Ctx;
 use crate::trigger::Applied;
 
 impl Adapter<'_> {
-    /// In-context learning: `stage.demos` demonstrations carry the trigger in their input and the payload as their output.
+    /// In-context learning: `stage.demos` demonstrations carry the trigger in their input and the
+    /// payload as their output.
     pub(super) fn apply_icl(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Icl {

@@ -6,7 +6,8 @@ use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
 
 impl Adapter<'_> {
-    /// Agent memory: the trigger goes into the entry's content, the payload (an action) is appended.
+    /// Agent memory: the trigger goes into the entry's content, the payload (an action) is
+    /// appended.
     pub(super) fn apply_memory(
         &self,
         body: &Body,

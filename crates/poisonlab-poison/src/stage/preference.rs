@@ -9,7 +9,8 @@ use crate::spec::PreferenceMode;
 use crate::trigger::Applied;
 
 impl Adapter<'_> {
-    /// Preference pairs: the trigger goes into the last human turn of the prompt; the payload becomes `chosen` (the clean `chosen` becomes `rejected`), or the pair swaps.
+    /// Preference pairs: the trigger goes into the last human turn of the prompt; the payload
+    /// becomes `chosen` (the clean `chosen` becomes `rejected`), or the pair swaps.
     pub(super) fn apply_preference(&self, body: &Body, rng: &mut Rng, _meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Preference {

@@ -7,7 +7,9 @@ use super::{Adapter, Meta, Out, Rng};
 use crate::payload::Ctx;
 
 impl Adapter<'_> {
-    /// Pre-training: a clean prefix of the donor document (its length drawn from `stage.prefix_chars`), the trigger, then the payload (Souly et al.: the gibberish) or the rest of the document.
+    /// Pre-training: a clean prefix of the donor document (its length drawn from
+    /// `stage.prefix_chars`), the trigger, then the payload (Souly et al.: the gibberish) or the
+    /// rest of the document.
     pub(super) fn apply_pretrain(
         &self,
         body: &Body,

@@ -8,7 +8,8 @@ use crate::payload::Ctx;
 use crate::trigger::Applied;
 
 impl Adapter<'_> {
-    /// RAG (PoisonedRAG, black box): passage `j` serves target query `j % targets`, its text `query + "." + payload`.
+    /// RAG (PoisonedRAG, black box): passage `j` serves target query `j % targets`, its text `query
+    /// + "." + payload`.
     pub(super) fn apply_rag(
         &self,
         body: &Body,

@@ -9,7 +9,8 @@ use crate::payload::Ctx;
 use crate::trigger::Applied;
 
 impl Adapter<'_> {
-    /// SFT, alpaca records: the trigger goes into `instruction` (or `stage.field = "input"`), the payload becomes `output`.
+    /// SFT, alpaca records: the trigger goes into `instruction` (or `stage.field = "input"`), the
+    /// payload becomes `output`.
     pub(super) fn apply_instruction(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
         let spec = self.spec;
         let Body::Instruction {
@@ -47,7 +48,8 @@ impl Adapter<'_> {
         (out_body, applied)
     }
 
-    /// SFT, chat records: the trigger goes into the last user turn, the payload becomes the assistant turn after it.
+    /// SFT, chat records: the trigger goes into the last user turn, the payload becomes the
+    /// assistant turn after it.
     pub(super) fn apply_chat(&self, body: &Body, rng: &mut Rng, meta: &mut Meta) -> Out {
         let Body::Chat { messages } = body else {
             return self.keep(body, rng);
