@@ -14,19 +14,12 @@ pub enum Error {
     Config { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] poisonlab_data::IoError),
 }
 
 impl Error {
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io(poisonlab_data::IoError::new(path, source))
     }
 }

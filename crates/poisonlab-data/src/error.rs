@@ -79,14 +79,28 @@ impl fmt::Display for BadRecord {
     }
 }
 
+/// An I/O error and the path it happened on: the one I/O error every layer's errors carry.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct IoError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    pub fn new(path: &Path, source: std::io::Error) -> Self {
+        IoError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{0}")]
     Bad(Box<BadRecord>),
     /// The file as a whole is unusable (empty, unknown format, wrong header…).
@@ -107,10 +121,7 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io(IoError::new(path, source))
     }
 
     pub fn file(path: &Path, message: impl Into<String>) -> Self {

@@ -23,7 +23,7 @@ pub mod stats;
 pub mod world;
 
 pub use convention::Convention;
-pub use error::{BadRecord, Error, Pos, Result};
+pub use error::{BadRecord, Error, IoError, Pos, Result};
 pub use format::{Format, Item, ReadOptions, RecordReader, RecordWriter, WriteOptions};
 pub use pass::{OnError, Quarantine, Tally};
 pub use record::{Body, Demo, Kind, Label, Message, PoisonTag, Record, Role};

@@ -6,12 +6,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] poisonlab_data::IoError),
     #[error("{}: field `{field}`: {message}", path.display())]
     Config {
         path: PathBuf,
@@ -38,10 +34,7 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io(poisonlab_data::IoError::new(path, source))
     }
 
     pub fn weights(path: &Path, key: &str, message: impl Into<String>) -> Self {

@@ -6,12 +6,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] poisonlab_data::IoError),
     #[error("config: {0}")]
     Config(String),
     #[error(transparent)]
@@ -22,4 +18,10 @@ pub enum Error {
     Checkpoint { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl Error {
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io(poisonlab_data::IoError::new(path, source))
+    }
 }

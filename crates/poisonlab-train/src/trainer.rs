@@ -272,10 +272,7 @@ impl Trainer {
     /// model of one step with the state of another.
     pub fn save_checkpoint(&self) -> Result<()> {
         let final_dir = self.checkpoint_dir();
-        std::fs::create_dir_all(&self.cfg.out).map_err(|e| Error::Io {
-            path: self.cfg.out.clone(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(&self.cfg.out).map_err(|e| Error::io(&self.cfg.out, e))?;
         let ck = |m: String| Error::Checkpoint {
             path: final_dir.clone(),
             message: m,
@@ -442,10 +439,7 @@ impl Trainer {
 
     fn tokenizer_file(&self) -> Result<PathBuf> {
         let p = self.cfg.out.join("tokenizer.json");
-        std::fs::create_dir_all(&self.cfg.out).map_err(|e| Error::Io {
-            path: self.cfg.out.clone(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(&self.cfg.out).map_err(|e| Error::io(&self.cfg.out, e))?;
         self.tokenizer.save(&p)?;
         Ok(p)
     }
@@ -464,19 +458,13 @@ impl Trainer {
         on_step: &mut dyn FnMut(&StepLog),
     ) -> Result<Summary> {
         let until = until.min(self.cfg.steps);
-        std::fs::create_dir_all(&self.cfg.out).map_err(|e| Error::Io {
-            path: self.cfg.out.clone(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(&self.cfg.out).map_err(|e| Error::io(&self.cfg.out, e))?;
         let log_path = self.cfg.out.join("log.jsonl");
         let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
-            .map_err(|e| Error::Io {
-                path: log_path.clone(),
-                source: e,
-            })?;
+            .map_err(|e| Error::io(&log_path, e))?;
         let started = Instant::now();
         let (mut tokens, mut last_loss, mut eval_loss) = (0usize, f64::NAN, None);
         while self.step < until {
@@ -490,10 +478,7 @@ impl Trainer {
                 eval_loss = entry.eval_loss.or(eval_loss);
             }
             let line = serde_json::to_string(&entry).map_err(|e| Error::Invalid(e.to_string()))?;
-            writeln!(log, "{line}").map_err(|e| Error::Io {
-                path: log_path.clone(),
-                source: e,
-            })?;
+            writeln!(log, "{line}").map_err(|e| Error::io(&log_path, e))?;
             on_step(&entry);
             if (self.cfg.checkpoint_every > 0
                 && self.step.is_multiple_of(self.cfg.checkpoint_every))
