@@ -181,7 +181,7 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn from_file(path: &Path) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(&path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut cfg: TrainConfig = poisonlab_data::config::parse(&text, &[])
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         // Relative paths are relative to the config file.
