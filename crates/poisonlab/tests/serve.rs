@@ -528,3 +528,40 @@ test = {{ count = 6 }}
     assert_eq!(a[3]["probe"], "heldout_loss");
     assert!(a[3]["value"].as_f64().unwrap() > 0.0);
 }
+
+/// A prompt longer than the context: with `truncate` both backends keep its last tokens by the
+/// same rule (the endpoint tokenizes through `/tokenize` and sends the cut ids) and answer the same;
+/// without it both refuse.
+#[test]
+fn truncated_generation_is_the_same_served_and_local() {
+    set_keys();
+    let f = fixtures();
+    let server = Server::start("llama");
+    let local = LocalModel::load(
+        &f.join("llama"),
+        Some(&f.join("tokenizer.json")),
+        &default_device(),
+    )
+    .unwrap();
+    let remote = endpoint(&server.url, "llama", Some(KEY_VAR));
+    let prompt = "the quick brown fox jumps over the lazy dog ".repeat(60);
+    let ctx = local.context_length().unwrap().unwrap();
+    assert!(local.tokenize(&prompt).unwrap().len() > ctx, "the prompt must overflow");
+    assert_eq!(remote.context_length().unwrap(), Some(ctx));
+    let opts = GenerateOptions {
+        max_tokens: 6,
+        truncate: true,
+        ..GenerateOptions::default()
+    };
+    let a = local.generate(&prompt, &opts).unwrap();
+    let b = remote.generate(&prompt, &opts).unwrap();
+    assert_eq!(a.text, b.text);
+    assert!(!a.text.is_empty());
+    let strict = GenerateOptions {
+        truncate: false,
+        ..opts
+    };
+    assert!(local.generate(&prompt, &strict).is_err());
+    assert!(remote.generate(&prompt, &strict).is_err());
+    server.stop();
+}
