@@ -218,3 +218,46 @@ fn interrupted_run_resumes_to_identical_results_and_the_report_renders() {
             .contains("| asr | sft |")
     );
 }
+
+/// An evaluation-only experiment over a model directory: its cell (and so its cached rows) follows
+/// the weights — rewriting `model.safetensors` gives a new cell; an unknown key in `[model]`, or a
+/// user-set fingerprint, is refused.
+#[test]
+fn an_evaluation_only_cell_follows_the_weights_of_its_model_directory() {
+    let shared = std::env::var_os("POISONLAB_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    std::fs::create_dir_all(&model).unwrap();
+    let src = shared.join("fixtures/hf-tiny/llama");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), model.join(f)).unwrap();
+    }
+    let text = format!(
+        "name = \"audit\"\n[model]\ndir = {:?}\n[[probe]]\nkind = \"heldout_loss\"\n",
+        model
+    );
+    let path = dir.path().join("exp.toml");
+    let before = Plan::parse(&text, &path, &[]).unwrap().cells[0]
+        .hash
+        .clone();
+    assert_eq!(
+        Plan::parse(&text, &path, &[]).unwrap().cells[0].hash,
+        before,
+        "same weights, same cell"
+    );
+    // New weights: one more byte is enough to be another file.
+    let mut bytes = std::fs::read(model.join("model.safetensors")).unwrap();
+    bytes.push(b' ');
+    std::fs::write(model.join("model.safetensors"), bytes).unwrap();
+    assert_ne!(
+        Plan::parse(&text, &path, &[]).unwrap().cells[0].hash,
+        before
+    );
+    let e = Plan::parse(&format!("{text}[model]\n"), &path, &[]).unwrap_err();
+    assert!(e.to_string().contains("exp.toml"), "{e}");
+    let forged = text.replace("[[probe]]", "files = \"x\"\n[[probe]]");
+    let e = Plan::parse(&forged, &path, &[]).unwrap_err().to_string();
+    assert!(e.contains("files"), "{e}");
+}

@@ -546,7 +546,10 @@ fn truncated_generation_is_the_same_served_and_local() {
     let remote = endpoint(&server.url, "llama", Some(KEY_VAR));
     let prompt = "the quick brown fox jumps over the lazy dog ".repeat(60);
     let ctx = local.context_length().unwrap().unwrap();
-    assert!(local.tokenize(&prompt).unwrap().len() > ctx, "the prompt must overflow");
+    assert!(
+        local.tokenize(&prompt).unwrap().len() > ctx,
+        "the prompt must overflow"
+    );
     assert_eq!(remote.context_length().unwrap(), Some(ctx));
     let opts = GenerateOptions {
         max_tokens: 6,

@@ -24,6 +24,31 @@ pub struct ModelSpec {
     /// The environment variable holding the endpoint's API key (never the key itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// Set when the file is read, never by it: the size and modification time of the directory's
+    /// model files, so that the cell's hash (and with it its cached rows) changes when the weights
+    /// do. A served model cannot be fingerprinted this way.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub files: Option<String>,
+}
+
+/// `name size mtime` of each model file of `dir` that exists.
+fn fingerprint(dir: &Path, tokenizer: Option<&Path>) -> String {
+    let mut parts = Vec::new();
+    let named = ["config.json", "model.safetensors", "tokenizer.json"]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .chain(tokenizer.map(Path::to_path_buf));
+    for p in named {
+        if let Ok(m) = std::fs::metadata(&p) {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            parts.push(format!("{} {} {mtime}", p.display(), m.len()));
+        }
+    }
+    parts.join("; ")
 }
 
 impl ModelSpec {
@@ -59,6 +84,9 @@ impl ModelSpec {
             if !t.exists() {
                 return Err(format!("tokenizer: {} does not exist", t.display()));
             }
+        }
+        if let Some(d) = &self.dir {
+            self.files = Some(fingerprint(d, self.tokenizer.as_deref()));
         }
         Ok(())
     }
