@@ -196,6 +196,19 @@ fn interrupted_run_resumes_to_identical_results_and_the_report_renders() {
         );
         assert!(lo <= v + 1e-12 && v <= hi + 1e-12, "{r:?}");
     }
+    // The budget counts what the SFT stage trains on: it reads 200 records, 8 of them poisoned.
+    for r in rows.iter().filter(|r| r.stage == "sft") {
+        let count = r.param("poison_count").and_then(|v| v.as_u64()).unwrap();
+        assert_eq!(
+            r.param("records_trained").and_then(|v| v.as_u64()),
+            Some(200)
+        );
+        assert_eq!(
+            r.param("poison_trained").and_then(|v| v.as_u64()),
+            Some(count),
+            "{r:?}"
+        );
+    }
     assert!(a.path().join("results.parquet").exists());
     // Shared stages are built once: one pretrain, two SFTs.
     let stages = std::fs::read_dir(a.path().join("cache"))

@@ -17,6 +17,32 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
     let exp = &cell.experiment;
     let mut files = world_files(ctx, exp)?;
 
+    // A stage that reads only the first `max_records` of its data: those records are its data, so
+    // that the poison budget and the cleaning apply to what the stage trains on.
+    for stage in &exp.stages {
+        let max = max_records(stage);
+        if max == 0 {
+            continue;
+        }
+        let (slot, _, name) = files.of_stage(stage);
+        let Some(input) = slot.clone() else {
+            continue;
+        };
+        let k = key(&json!({"subset": max, "input": file_sha(&input)?}));
+        let ext = input
+            .extension()
+            .map_or("jsonl".to_string(), |e| e.to_string_lossy().into_owned());
+        let (dir, hit) = cached(&ctx.cache, "subset", &k, false, |tmp| {
+            subset(&input, &tmp.join(format!("data.{ext}")), max)
+        })?;
+        ctx.step(format!(
+            "{name}: the first {max} records, as the {} stage reads{}",
+            stage.kind.as_str(),
+            if hit { " (cached)" } else { "" }
+        ));
+        files.set_stage_data(stage, dir.join(format!("data.{ext}")));
+    }
+
     // Poison.
     if let Some(spec) = &exp.poison {
         use poisonlab_poison::StageKind as P;
@@ -166,13 +192,7 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
             train_stage(ctx, exp, stage, &train, eval.as_deref(), prev.as_ref())?;
         prev = Some((model_key.clone(), model_dir.clone()));
         // What this stage actually read: `max_records` keeps the file's first records.
-        let max = stage
-            .config
-            .get("max_records")
-            .and_then(|v| v.as_integer())
-            .unwrap_or(0)
-            .max(0) as usize;
-        let (records, poisoned) = trained_on(&train, max)?;
+        let (records, poisoned) = trained_on(&train, max_records(stage))?;
         poison_seen += poisoned;
         facts.push(json!({
             "stage": stage.kind.as_str(),
@@ -245,6 +265,40 @@ fn relocate(tmp: &Path, file: &Path) -> Result<()> {
         &tmp.with_extension("").display().to_string(),
     );
     std::fs::write(file, fixed).map_err(|e| Error::io(file, e))
+}
+
+/// The stage's `max_records` (0: all).
+fn max_records(stage: &StageSpec) -> usize {
+    stage
+        .config
+        .get("max_records")
+        .and_then(|v| v.as_integer())
+        .unwrap_or(0)
+        .max(0) as usize
+}
+
+/// The first `max` records of `input`, written to `output` in the input's format and convention.
+fn subset(input: &Path, output: &Path, max: usize) -> Result<()> {
+    let mut reader = poisonlab_data::RecordReader::open(input, &Default::default())?;
+    let mut records = Vec::with_capacity(max);
+    for item in reader.by_ref() {
+        records.push(item?.record);
+        if records.len() >= max {
+            break;
+        }
+    }
+    let mut w = poisonlab_data::RecordWriter::create(
+        output,
+        &poisonlab_data::WriteOptions {
+            format: None,
+            convention: reader.convention(),
+        },
+    )?;
+    for r in &records {
+        w.write(r)?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 /// Records a stage reads from `path` (its first `max`, 0 = all) and how many of them carry a

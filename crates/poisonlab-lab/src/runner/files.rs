@@ -49,6 +49,17 @@ impl Files {
         })
     }
 
+    /// Replaces the training file of `s`.
+    pub(super) fn set_stage_data(&mut self, s: &StageSpec, path: PathBuf) {
+        let slot = match (s.kind, s.data.as_deref()) {
+            (StageKind::Pretrain, _) => &mut self.pretrain,
+            (StageKind::Sft, Some("cot")) => &mut self.cot,
+            (StageKind::Sft, _) => &mut self.sft,
+            (StageKind::Dpo, _) => &mut self.preference,
+        };
+        *slot = Some(path);
+    }
+
     /// The training file, held-out file and data name a stage reads: declared once, for training
     /// and for the probes after it.
     pub(super) fn of_stage(
