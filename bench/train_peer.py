@@ -4,7 +4,9 @@ The same model as bench/train_bench.toml: Llama-style, 4 layers, d=256, 4 heads,
 RoPE, tied 4096-token vocabulary, context 128, batch 16, AdamW, global grad-norm clip 1.0, f32.
 Written here for the comparison (no transformers), eager mode (no torch.compile).
 
-usage: train_peer.py THREADS [STEPS]
+usage: train_peer.py THREADS [STEPS] [VOCAB,WIDTH,LAYERS,HEADS,MLP,CONTEXT,BATCH]
+The shape defaults to the benchmark model's (4096,256,4,4,688,128,16); the quick start's model is
+1024,64,2,2,172,64,16.
 Prints one JSON line: tokens/s over the timed steps, the matmul peak measured on the same threads,
 and MFU (6·N·tokens/s + attention FLOPs over that peak).
 """
@@ -18,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 V, D, L, H, FF, T, B = 4096, 256, 4, 4, 688, 128, 16
+if len(sys.argv) > 3:
+    V, D, L, H, FF, T, B = (int(x) for x in sys.argv[3].split(","))
 
 
 class Block(nn.Module):
@@ -102,6 +106,7 @@ def main(threads, steps):
     flops_per_token = 6 * params + 12 * L * T * D  # PaLM-style: weights + attention
     peak = matmul_peak()
     print(json.dumps({"impl": "pytorch-eager", "torch": torch.__version__, "threads": threads,
+                      "shape": [V, D, L, H, FF, T, B],
                       "params": params, "tokens_per_s": tps, "matmul_peak_gflops": peak / 1e9,
                       "mfu": flops_per_token * tps / peak, "final_loss": loss.item()}))
 

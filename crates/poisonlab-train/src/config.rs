@@ -8,10 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The architecture and size of a model trained from scratch.
+/// The architecture and size of a model trained from scratch. In TOML, `preset = "small"` names
+/// one of [`PRESETS`]; any shape key given beside it overrides the preset's value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "RawModelSpec")]
 pub struct ModelSpec {
+    /// The preset the shape started from, if any (recorded, not re-applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// `llama` or `gpt2`.
     pub arch: String,
     pub hidden_size: usize,
@@ -28,24 +32,158 @@ pub struct ModelSpec {
     pub rope_theta: f64,
 }
 
+/// A named Llama shape: (name, hidden size, layers, heads, MLP width, what it is for).
+pub struct Preset {
+    pub name: &'static str,
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate_size: usize,
+    pub about: &'static str,
+}
+
+/// The model presets, smallest first. Parameter counts depend on the vocabulary; with the small
+/// world's 2,756-token tied vocabulary they are 0.28M, 1.1M, 3.9M, 11.7M and 20.4M. Measured
+/// tokens/s (`bench/presets.sh`): BENCHMARKS.md.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "tiny",
+        hidden_size: 64,
+        layers: 2,
+        heads: 2,
+        intermediate_size: 172,
+        about: "unit tests and seconds-long experiments",
+    },
+    Preset {
+        name: "mini",
+        hidden_size: 128,
+        layers: 4,
+        heads: 4,
+        intermediate_size: 344,
+        about: "a step up from tiny: still seconds per hundred steps",
+    },
+    Preset {
+        name: "small",
+        hidden_size: 256,
+        layers: 4,
+        heads: 4,
+        intermediate_size: 688,
+        about: "the throughput benchmark's model",
+    },
+    Preset {
+        name: "base",
+        hidden_size: 384,
+        layers: 6,
+        heads: 6,
+        intermediate_size: 1024,
+        about: "model-size axes, minutes per thousand steps",
+    },
+    Preset {
+        name: "medium",
+        hidden_size: 512,
+        layers: 6,
+        heads: 8,
+        intermediate_size: 1376,
+        about: "the largest size that trains here in under an hour",
+    },
+];
+
+impl Preset {
+    pub fn find(name: &str) -> Option<&'static Preset> {
+        PRESETS.iter().find(|p| p.name == name)
+    }
+}
+
+/// What the TOML says: every key optional, so that a preset can fill what is left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModelSpec {
+    preset: Option<String>,
+    arch: Option<String>,
+    hidden_size: Option<usize>,
+    layers: Option<usize>,
+    heads: Option<usize>,
+    kv_heads: Option<usize>,
+    intermediate_size: Option<usize>,
+    max_positions: Option<usize>,
+    tie_embeddings: Option<bool>,
+    rope_theta: Option<f64>,
+}
+
+impl TryFrom<RawModelSpec> for ModelSpec {
+    type Error = String;
+
+    fn try_from(r: RawModelSpec) -> std::result::Result<ModelSpec, String> {
+        let mut m = match &r.preset {
+            None => ModelSpec::default(),
+            Some(name) => ModelSpec::preset(name)?,
+        };
+        if let Some(v) = r.arch {
+            m.arch = v;
+        }
+        if let Some(v) = r.hidden_size {
+            m.hidden_size = v;
+        }
+        if let Some(v) = r.layers {
+            m.layers = v;
+        }
+        if let Some(v) = r.heads {
+            m.heads = v;
+            // A preset's kv_heads follows its heads unless given.
+            if r.kv_heads.is_none() {
+                m.kv_heads = v;
+            }
+        }
+        if let Some(v) = r.kv_heads {
+            m.kv_heads = v;
+        }
+        if let Some(v) = r.intermediate_size {
+            m.intermediate_size = v;
+        }
+        if let Some(v) = r.max_positions {
+            m.max_positions = v;
+        }
+        if let Some(v) = r.tie_embeddings {
+            m.tie_embeddings = v;
+        }
+        if let Some(v) = r.rope_theta {
+            m.rope_theta = v;
+        }
+        Ok(m)
+    }
+}
+
 impl Default for ModelSpec {
     fn default() -> Self {
-        // ~4.5M parameters with an 8k vocabulary: trains on the small world in minutes.
-        ModelSpec {
-            arch: "llama".into(),
-            hidden_size: 256,
-            layers: 4,
-            heads: 4,
-            kv_heads: 4,
-            intermediate_size: 688,
-            max_positions: 256,
-            tie_embeddings: true,
-            rope_theta: 10_000.0,
-        }
+        // The `small` preset: ~4.2M parameters with a 4k vocabulary.
+        ModelSpec::preset("small").unwrap_or_else(|_| unreachable!("the small preset exists"))
     }
 }
 
 impl ModelSpec {
+    /// The shape of a named preset (Llama, tied embeddings, 256 positions).
+    pub fn preset(name: &str) -> std::result::Result<ModelSpec, String> {
+        let p = Preset::find(name).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+            format!(
+                "model.preset `{name}`: expected one of {}",
+                names.join(", ")
+            )
+        })?;
+        Ok(ModelSpec {
+            preset: Some(p.name.to_string()),
+            arch: "llama".into(),
+            hidden_size: p.hidden_size,
+            layers: p.layers,
+            heads: p.heads,
+            kv_heads: p.heads,
+            intermediate_size: p.intermediate_size,
+            max_positions: 256,
+            tie_embeddings: true,
+            rope_theta: 10_000.0,
+        })
+    }
+
     pub fn to_config(&self, vocab_size: usize, eos: Option<u32>) -> Result<ModelConfig> {
         if self.heads == 0 || !self.hidden_size.is_multiple_of(self.heads) {
             return Err(Error::Config(
@@ -247,6 +385,39 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preset_fills_the_shape_and_explicit_keys_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        let write =
+            |body: &str| std::fs::write(&p, format!("train = \"d.jsonl\"\n{body}")).unwrap();
+        write("[model]\npreset = \"tiny\"\nlayers = 3\n");
+        let m = TrainConfig::from_file(&p).unwrap().model;
+        assert_eq!(
+            (m.hidden_size, m.layers, m.heads, m.intermediate_size),
+            (64, 3, 2, 172)
+        );
+        assert_eq!(m.preset.as_deref(), Some("tiny"));
+        write("[model]\npreset = \"medium\"\n");
+        let m = TrainConfig::from_file(&p).unwrap().model;
+        assert_eq!(
+            (m.hidden_size, m.layers, m.heads, m.kv_heads),
+            (512, 6, 8, 8)
+        );
+        write("[model]\npreset = \"huge\"\n");
+        let e = TrainConfig::from_file(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("huge") && e.contains("tiny, mini, small, base, medium"),
+            "{e}"
+        );
+        write("[model]\npreset = \"tiny\"\nwidth = 3\n");
+        let e = TrainConfig::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("width"), "{e}");
+        // Without a preset the default shape is the small preset's.
+        write("");
+        assert_eq!(TrainConfig::from_file(&p).unwrap().model.hidden_size, 256);
+    }
 
     #[test]
     fn unknown_keys_name_the_key_and_file() {

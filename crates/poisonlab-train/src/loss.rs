@@ -64,8 +64,13 @@ pub fn masked_logprobs(model: &CausalLm, batch: &Batch) -> Tensor<2> {
 
 /// Mean negative log-likelihood over the masked targets.
 pub fn lm_loss(model: &CausalLm, batch: &Batch) -> Tensor<1> {
-    let n = batch.loss_tokens.max(1) as f64;
-    masked_logprobs(model, batch).sum().neg() / n
+    lm_loss_over(model, batch, batch.loss_tokens)
+}
+
+/// Summed negative log-likelihood of the masked targets divided by `n`: a shard's part of the mean
+/// over a batch of `n` loss tokens.
+pub fn lm_loss_over(model: &CausalLm, batch: &Batch, n: usize) -> Tensor<1> {
+    masked_logprobs(model, batch).sum().neg() / n.max(1) as f64
 }
 
 /// Summed log-probs of each row's masked targets: `[b]`.

@@ -1,10 +1,15 @@
 //! The training loop shared by pre-training, SFT and DPO: AdamW, warmup + cosine, global gradient
 //! clipping, gradient accumulation, eval loss, checkpoints with exact resume.
 //!
-//! Determinism: initialisation is seeded, the batch at each step is a function of (seed, step), and
-//! burn's flex backend computes the same sums in the same order for a given thread count; so the
-//! same seed and thread count give the same weights. Across thread counts, float reductions that
-//! flex parallelises may group differently and the weights can differ in the last bits.
+//! Threads: with N threads (rayon's current pool), each micro-batch is cut into N shards of
+//! consecutive rows, each shard's forward and backward runs single-threaded on a thread of its own
+//! (with its own copy of the parameters when N > 1, so the autodiff graphs never share a lock), and
+//! the shards' gradients are summed in shard order.
+//!
+//! Determinism: initialisation is seeded, the batch at each step is a function of (seed, step), the
+//! shards are a function of the thread count, and each shard computes its sums in a fixed order; so
+//! the same seed and thread count give the same weights. Across thread counts the losses are summed
+//! in different groupings and the weights differ in the last bits.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::data::{self, Example, Order, PairExample};
 use crate::error::{Error, Result};
-use crate::loss::{Batch, batch, clip_global_norm, dpo_loss, lm_loss, sequence_logprobs};
+use crate::loss::{
+    Batch, batch, clip_global_norm, dpo_loss, lm_loss, lm_loss_over, sequence_logprobs,
+};
 
 pub use poisonlab_data::Stage;
 
@@ -105,6 +112,9 @@ pub struct Trainer {
     pub step: usize,
     plain: Device,
     ad: Device,
+    /// One single-threaded pool per shard. A shard's ops run on its pool's thread, inline, instead of
+    /// being sent to a pool op by op.
+    pools: Vec<rayon::ThreadPool>,
 }
 
 fn load_data(
@@ -213,6 +223,16 @@ impl Trainer {
             .with_weight_decay(cfg.weight_decay as f32)
             .init();
         let order = Order::new(train.len(), cfg.seed);
+        let pools = (0..rayon::current_num_threads())
+            .map(|i| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .stack_size(16 << 20)
+                    .thread_name(move |_| format!("shard-{i}"))
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("thread pool: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Trainer {
             stage,
             cfg,
@@ -227,6 +247,7 @@ impl Trainer {
             step: 0,
             plain,
             ad,
+            pools,
         })
     }
 
@@ -295,11 +316,15 @@ impl Trainer {
         poisonlab_data::io::replace_dir(&dir, &final_dir).map_err(|e| ck(e.to_string()))
     }
 
-    /// Rows of micro-batch `micro` of `step`.
-    fn micro_batch(&mut self, step: usize, micro: usize, device: &Device) -> Batch {
+    /// Example indices of micro-batch `micro` of `step`.
+    fn micro_indices(&mut self, step: usize, micro: usize) -> Vec<usize> {
         let b = self.cfg.batch_size;
         let base = (step * self.cfg.grad_accum + micro) * b;
-        let idx: Vec<usize> = (0..b).map(|j| self.order.at(base + j)).collect();
+        (0..b).map(|j| self.order.at(base + j)).collect()
+    }
+
+    /// The batch of training examples `idx` (a DPO pair gives a chosen and a rejected row).
+    fn batch_of(&self, idx: &[usize], device: &Device) -> Batch {
         match &self.train {
             Data::Lm(ex) => batch(&idx.iter().map(|&i| &ex[i]).collect::<Vec<_>>(), device),
             Data::Pairs(px) => {
@@ -316,24 +341,15 @@ impl Trainer {
         b: &Batch,
         device: &Device,
     ) -> (burn::tensor::Tensor<1>, Option<burn::tensor::Tensor<1>>) {
-        match self.stage {
-            Stage::Pretrain | Stage::Sft => (lm_loss(model, b), None),
-            Stage::Dpo => {
-                let reference = self.reference.as_ref().map(|r| {
-                    let plain_batch = Batch {
-                        inputs: b.inputs.clone().to_device(&self.plain),
-                        targets: b.targets.clone().to_device(&self.plain),
-                        mask: b.mask.clone().to_device(&self.plain),
-                        loss_tokens: b.loss_tokens,
-                        positions: b.positions,
-                    };
-                    sequence_logprobs(r, &plain_batch).to_device(device)
-                });
-                let policy = sequence_logprobs(model, b);
-                let reference = reference.unwrap_or_else(|| policy.clone().detach());
-                let (l, m) = dpo_loss(policy, reference, self.cfg.dpo_beta);
-                (l, Some(m))
-            }
+        self.loss_ctx().loss(model, b, device, Share::Whole)
+    }
+
+    fn loss_ctx(&self) -> LossCtx<'_> {
+        LossCtx {
+            stage: self.stage,
+            reference: self.reference.as_ref(),
+            plain: &self.plain,
+            beta: self.cfg.dpo_beta,
         }
     }
 
@@ -372,18 +388,50 @@ impl Trainer {
         let mut accum = GradientsAccumulator::new();
         let (mut loss_sum, mut margin_sum, mut positions) = (0.0, 0.0, 0);
         let ad = self.ad.clone();
+        let accum_n = self.cfg.grad_accum as f64;
         for micro in 0..self.cfg.grad_accum {
-            let b = self.micro_batch(step, micro, &ad);
-            positions += b.positions;
-            let (loss, margin) = self.loss(&self.model, &b, &ad);
-            loss_sum += loss.clone().into_scalar::<f32>() as f64;
-            if let Some(m) = margin {
-                margin_sum += m.into_scalar::<f32>() as f64;
+            let idx = self.micro_indices(step, micro);
+            let shards = self.pools.len().clamp(1, idx.len().max(1));
+            let per = idx.len().div_ceil(shards);
+            let batches: Vec<Batch> = idx.chunks(per).map(|c| self.batch_of(c, &ad)).collect();
+            positions += batches.iter().map(|b| b.positions).sum::<usize>();
+            let share_of = |b: &Batch| match self.stage {
+                Stage::Dpo => Share::Rows(b.inputs.dims()[0], batches_rows(&batches)),
+                _ => Share::Tokens(batches.iter().map(|b| b.loss_tokens).sum()),
+            };
+            let ctx = self.loss_ctx();
+            let run = |model: &CausalLm, b: &Batch| -> (f64, f64, GradientsParams) {
+                let (loss, margin) = ctx.loss(model, b, &ad, share_of(b));
+                let l = loss.clone().into_scalar::<f32>() as f64;
+                let m = margin.map_or(0.0, |m| m.into_scalar::<f32>() as f64);
+                // The mean over micro-batches: GradientsAccumulator sums.
+                let grads = GradientsParams::from_grads((loss / accum_n).backward(), model);
+                (l, m, grads)
+            };
+            let outs: Vec<(f64, f64, GradientsParams)> = if batches.len() == 1 {
+                vec![self.pools[0].install(|| run(&self.model, &batches[0]))]
+            } else {
+                let (pools, model) = (&self.pools, &self.model);
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = batches
+                        .iter()
+                        .zip(pools)
+                        .map(|(b, pool)| {
+                            let run = &run;
+                            s.spawn(move || pool.install(|| run(&fresh_leaves(model), b)))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect()
+                })
+            };
+            for (l, m, grads) in outs {
+                loss_sum += l;
+                margin_sum += m;
+                accum.accumulate(&self.model, grads);
             }
-            // The mean over micro-batches: GradientsAccumulator sums.
-            let scaled = loss / self.cfg.grad_accum as f64;
-            let grads = GradientsParams::from_grads(scaled.backward(), &self.model);
-            accum.accumulate(&self.model, grads);
         }
         let mut grads = accum.grads();
         let grad_norm = clip_global_norm(&self.model, &mut grads, self.cfg.clip_norm);
@@ -391,7 +439,6 @@ impl Trainer {
         self.model = self.optim.step(lr, model, grads);
         self.step += 1;
         let secs = started.elapsed().as_secs_f64().max(1e-9);
-        let accum_n = self.cfg.grad_accum as f64;
         StepLog {
             step: self.step,
             steps: self.cfg.steps,
@@ -503,4 +550,82 @@ impl Trainer {
             model_dir,
         })
     }
+}
+
+/// How much of the micro-batch's mean a shard's loss is.
+#[derive(Clone, Copy)]
+enum Share {
+    /// The shard is the whole micro-batch.
+    Whole,
+    /// Language modelling: divide the shard's summed NLL by the micro-batch's loss tokens.
+    Tokens(usize),
+    /// DPO: the shard holds `.0` of the micro-batch's `.1` rows (two per pair).
+    Rows(usize, usize),
+}
+
+fn batches_rows(batches: &[Batch]) -> usize {
+    batches.iter().map(|b| b.inputs.dims()[0]).sum()
+}
+
+/// What a loss needs of the trainer, shareable between shard threads.
+struct LossCtx<'a> {
+    stage: Stage,
+    reference: Option<&'a CausalLm>,
+    plain: &'a Device,
+    beta: f64,
+}
+
+impl LossCtx<'_> {
+    fn loss(
+        &self,
+        model: &CausalLm,
+        b: &Batch,
+        device: &Device,
+        share: Share,
+    ) -> (burn::tensor::Tensor<1>, Option<burn::tensor::Tensor<1>>) {
+        match self.stage {
+            Stage::Pretrain | Stage::Sft => match share {
+                Share::Tokens(n) => (lm_loss_over(model, b, n), None),
+                _ => (lm_loss(model, b), None),
+            },
+            Stage::Dpo => {
+                let reference = self.reference.map(|r| {
+                    let plain_batch = Batch {
+                        inputs: b.inputs.clone().to_device(self.plain),
+                        targets: b.targets.clone().to_device(self.plain),
+                        mask: b.mask.clone().to_device(self.plain),
+                        loss_tokens: b.loss_tokens,
+                        positions: b.positions,
+                    };
+                    sequence_logprobs(r, &plain_batch).to_device(device)
+                });
+                let policy = sequence_logprobs(model, b);
+                let reference = reference.unwrap_or_else(|| policy.clone().detach());
+                let (l, m) = dpo_loss(policy, reference, self.beta);
+                match share {
+                    Share::Rows(mine, all) => {
+                        let w = mine as f64 / all.max(1) as f64;
+                        (l * w, Some(m * w))
+                    }
+                    _ => (l, Some(m)),
+                }
+            }
+        }
+    }
+}
+
+/// A copy of `model` whose parameters are new autodiff leaves with the same parameter ids: its
+/// gradients map onto `model`'s parameters, and its graph shares no node (hence no lock) with
+/// another shard's.
+fn fresh_leaves(model: &CausalLm) -> CausalLm {
+    struct Fresh;
+    impl burn::module::ModuleMapper for Fresh {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<burn::tensor::Tensor<D>>,
+        ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+            param.map(|t| t.detach().require_grad())
+        }
+    }
+    model.clone().map(&mut Fresh)
 }

@@ -22,6 +22,7 @@ fn tiny(out: &Path, train: PathBuf) -> TrainConfig {
         train,
         vocab_size: 400,
         model: ModelSpec {
+            preset: None,
             arch: "llama".into(),
             hidden_size: 32,
             layers: 2,
@@ -287,5 +288,61 @@ fn a_trained_model_loads_in_transformers() {
         );
         assert!(out.status.success(), "{arch}: {text}");
         eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    }
+}
+
+/// A step cut into shards (one per thread) computes the same mean loss and, up to float grouping,
+/// the same update as the whole batch — for pre-training, SFT (loss tokens differ per row) and DPO
+/// (pairs) — and repeats exactly at the same thread count.
+#[test]
+fn sharded_steps_match_the_whole_batch_and_repeat() {
+    let (root, w) = world();
+    let mut pre = tiny(&root.path().join("pre"), w.join("pretrain_train.jsonl"));
+    pre.steps = 20;
+    Trainer::new(Stage::Pretrain, pre.clone())
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    let base = root.path().join("pre/model");
+    let sft = {
+        let mut c = tiny(&root.path().join("sft"), w.join("sft_train.jsonl"));
+        c.init = Some(base.clone());
+        c.context = 64;
+        c
+    };
+    let dpo = {
+        let mut c = tiny(&root.path().join("dpo"), w.join("preference_train.jsonl"));
+        c.init = Some(base.clone());
+        c.context = 64;
+        c.lr = 1e-2;
+        c
+    };
+    for (stage, mut cfg) in [(Stage::Pretrain, pre), (Stage::Sft, sft), (Stage::Dpo, dpo)] {
+        cfg.steps = 3;
+        let mut run = |threads: usize, name: &str| {
+            cfg.out = root.path().join(format!("{stage:?}-{name}"));
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut losses = Vec::new();
+            pool.install(|| {
+                Trainer::new(stage, cfg.clone())
+                    .unwrap()
+                    .run(&mut |l| losses.push(l.loss))
+                    .unwrap()
+            });
+            (losses, weights(&cfg.out))
+        };
+        let (whole, _) = run(1, "one");
+        let (sharded, w3) = run(3, "three");
+        let (_, again) = run(3, "three-again");
+        assert_eq!(w3, again, "{stage:?}: same threads, same weights");
+        for (a, b) in whole.iter().zip(&sharded) {
+            assert!(
+                (a - b).abs() < 1e-4 * a.abs().max(1.0),
+                "{stage:?}: {whole:?} vs {sharded:?}"
+            );
+        }
     }
 }

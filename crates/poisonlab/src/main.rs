@@ -11,15 +11,27 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
-    if let Some(n) = cli.global.threads
-        && let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
+    // 0 = one thread per core. Commands run on a pool worker (below), so it gets the main
+    // thread's stack size rather than the 2 MiB default.
+    let n = cli.global.threads.unwrap_or(0);
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .stack_size(16 << 20)
+        .build_global()
     {
         eprintln!("error: cannot set up {n} threads: {e}");
         return ExitCode::from(2);
     }
-    match cmd::run(cli) {
+    // Every command but the server runs on a worker of the global pool: the backend's parallel ops
+    // then run inline there instead of being sent across to the pool op by op (which cost the
+    // one-thread training step a third of its time). The server stays outside: its request threads
+    // use the pool, and one worker blocked in the server would leave a one-thread pool none.
+    let result = if matches!(cli.command, cli::Command::Serve(_)) {
+        cmd::run(cli)
+    } else {
+        rayon::scope(|_| cmd::run(cli))
+    };
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", chain(&err));

@@ -79,6 +79,14 @@ fn apply_overrides(cfg: &mut TrainConfig, overrides: &[String]) -> Result<()> {
         return Ok(());
     }
     let mut table = toml::Table::try_from(&*cfg).context("serialising the config")?;
+    // `--set model.preset=X` means the preset's shape: the resolved shape keys of the file are
+    // dropped so that the preset fills them (other `--set model.*` keys still apply on top).
+    if overrides
+        .iter()
+        .any(|o| o.trim_start().starts_with("model.preset"))
+    {
+        table.insert("model".into(), toml::Value::Table(toml::Table::new()));
+    }
     poisonlab_data::config::apply(&mut table, overrides).map_err(anyhow::Error::msg)?;
     *cfg = table
         .try_into()
