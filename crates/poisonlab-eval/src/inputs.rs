@@ -21,7 +21,7 @@ pub struct ProbeInputs {
     pub clean: Option<PathBuf>,
     /// Held-out records of the stage just trained, for its loss.
     pub heldout: Option<PathBuf>,
-    /// Clean pre-training text: the reference language model of the gibberish probe.
+    /// Clean pre-training text: the reference language model of the dos probe.
     pub reference: Option<PathBuf>,
     /// The retrieval corpus (poisoned when the poison targets RAG).
     pub rag_corpus: Option<PathBuf>,
@@ -57,7 +57,7 @@ impl ProbeInputs {
 
     /// Up to `n` records of clean pre-training text.
     pub fn reference(&self, n: usize) -> Result<Vec<Record>> {
-        let p = Self::need(&self.reference, "gibberish needs data.pretrain_eval")?;
+        let p = Self::need(&self.reference, "dos needs data.pretrain_eval")?;
         Ok(sample(read_records(p)?, n, self.seed))
     }
 

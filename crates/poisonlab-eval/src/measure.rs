@@ -79,4 +79,20 @@ impl Measure {
             samples: Vec::new(),
         }
     }
+
+    /// The mean of per-record `values` with a percentile bootstrap over the records; `None` when
+    /// there are none.
+    pub fn mean(name: impl Into<String>, values: &[f64], seed: u64) -> Option<Measure> {
+        let i = poisonlab_stats::bootstrap_mean(values, seed)?;
+        Some(Measure {
+            name: name.into(),
+            value: i.value,
+            ci_low: i.low,
+            ci_high: i.high,
+            n: values.len() as u64,
+            k: None,
+            method: Method::BootstrapRatio,
+            samples: Vec::new(),
+        })
+    }
 }

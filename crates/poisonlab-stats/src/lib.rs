@@ -9,5 +9,6 @@ pub mod resample;
 pub use detection::{AtK, AtThreshold, Auroc, at_threshold, at_top_k, auroc, percentiles};
 pub use rate::{Rate, wilson, z95};
 pub use resample::{
-    Interval, Tail, bootstrap_difference, bootstrap_mean, bootstrap_ratio, empirical_p, quantile,
+    Interval, Tail, bootstrap_clustered_rate, bootstrap_difference, bootstrap_mean,
+    bootstrap_ratio, empirical_p, quantile,
 };

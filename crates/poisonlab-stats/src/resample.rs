@@ -77,6 +77,37 @@ pub fn bootstrap_difference(k1: u64, n1: u64, k2: u64, n2: u64, seed: u64) -> In
     }
 }
 
+/// A rate pooled over groups (e.g. seeds, each with its own k of n) with a 95 % interval that
+/// includes the variance between groups: each of 2,000 replicates draws the groups with
+/// replacement, then each drawn group's n outcomes from its own rate, and pools Σk / Σn. With one
+/// group it is the plain bootstrap of that group's outcomes. `None` when there are no trials.
+pub fn bootstrap_clustered_rate(groups: &[(u64, u64)], seed: u64) -> Option<Interval> {
+    let total: u64 = groups.iter().map(|g| g.1).sum();
+    if total == 0 {
+        return None;
+    }
+    let value = groups.iter().map(|g| g.0).sum::<u64>() as f64 / total as f64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636c_7573);
+    let mut draws: Vec<f64> = (0..2000)
+        .map(|_| {
+            let (mut k, mut n) = (0u64, 0u64);
+            for _ in 0..groups.len() {
+                let (gk, gn) = groups[rng.random_range(0..groups.len())];
+                let p = if gn == 0 { 0.0 } else { gk as f64 / gn as f64 };
+                k += (0..gn).filter(|_| rng.random_bool(p)).count() as u64;
+                n += gn;
+            }
+            if n == 0 { value } else { k as f64 / n as f64 }
+        })
+        .collect();
+    draws.sort_by(|a, b| a.total_cmp(b));
+    Some(Interval {
+        value,
+        low: draws[50].min(value),
+        high: draws[1949].max(value),
+    })
+}
+
 /// Which side of the null an observation must fall on to count as evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tail {
@@ -128,6 +159,24 @@ mod tests {
             bootstrap_mean(&[1.0, 5.0, 2.0], 3),
             bootstrap_mean(&[1.0, 5.0, 2.0], 3)
         );
+    }
+
+    #[test]
+    fn a_clustered_rate_widens_with_the_variance_between_groups() {
+        // Same pooled rate (50/100) from agreeing seeds and from seeds at 0 % and 100 %.
+        let agree = bootstrap_clustered_rate(&[(25, 50), (25, 50)], 1).unwrap();
+        let split = bootstrap_clustered_rate(&[(0, 50), (50, 50)], 1).unwrap();
+        assert_eq!((agree.value, split.value), (0.5, 0.5));
+        assert!(agree.high - agree.low < 0.3, "{agree:?}");
+        // Drawing both seeds the same way happens half the time: the interval spans 0 to 1.
+        assert_eq!((split.low, split.high), (0.0, 1.0), "{split:?}");
+        // One group: about the binomial interval (Wilson: 0.37–0.63 for 25/50).
+        let one = bootstrap_clustered_rate(&[(25, 50)], 1).unwrap();
+        assert!(
+            (one.low - 0.36).abs() < 0.05 && (one.high - 0.64).abs() < 0.05,
+            "{one:?}"
+        );
+        assert!(bootstrap_clustered_rate(&[(0, 0)], 1).is_none());
     }
 
     #[test]

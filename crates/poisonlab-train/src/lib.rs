@@ -5,6 +5,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod loss;
+mod shard;
 pub mod trainer;
 
 pub use config::{ModelSpec, TrainConfig};

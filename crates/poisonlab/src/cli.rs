@@ -33,7 +33,8 @@ pub struct Global {
     /// Only errors; no progress bars.
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
-    /// Worker threads for data passes (default: all cores). Outputs do not depend on it.
+    /// Worker threads (default: all cores). Data passes give the same bytes at any count; training
+    /// gives the same weights for the same count (the last bits differ across counts).
     #[arg(long, global = true, value_name = "N", help_heading = "Global options")]
     pub threads: Option<usize>,
 }
@@ -283,8 +284,8 @@ pub struct RunArgs {
     /// Run directory (default: runs/<experiment name>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Override a key of the experiment, e.g. `--set probe.0.n=20` is not supported, but
-    /// `--set seed=3 --set poison.budget.count=8` is.
+    /// Override a key of the experiment, e.g. `--set seed=3 --set poison.budget.count=8`;
+    /// arrays of tables by index: `--set probe.0.n=20`, `--set stage.1.config.steps=50`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     /// Print the expanded cells and stop.

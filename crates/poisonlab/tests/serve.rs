@@ -514,7 +514,8 @@ test = {{ count = 6 }}
     }
     server.stop();
     let (a, b) = (&results[0], &results[1]);
-    assert_eq!(a.len(), 4, "{a:?}");
+    // asr, utility, heldout_loss, and false_trigger for each of badnets' 4 near misses.
+    assert_eq!(a.len(), 7, "{a:?}");
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
         assert_eq!(x["stage"], "model");
@@ -525,8 +526,8 @@ test = {{ count = 6 }}
             assert!((p - q).abs() < 1e-4, "{key}: {x:?} vs {y:?}");
         }
     }
-    assert_eq!(a[3]["probe"], "heldout_loss");
-    assert!(a[3]["value"].as_f64().unwrap() > 0.0);
+    let loss = a.iter().find(|r| r["probe"] == "heldout_loss").unwrap();
+    assert!(loss["value"].as_f64().unwrap() > 0.0);
 }
 
 /// A prompt longer than the context: with `truncate` both backends keep its last tokens by the

@@ -1,5 +1,8 @@
 //! `false_trigger`: clean inputs where the trigger is inserted by the poison's own rule but
-//! replaced by its decoy (the same letters shuffled); the judge should stay negative.
+//! replaced by a near miss; the judge should stay negative. `false_trigger` is the rate with the
+//! letters shuffled; `false_trigger/<near miss>` the rate with each other near miss of
+//! [`near_misses`] (for a year: −1, +1, −25; for a word: a deletion, a substitution; and the trigger
+//! left out), each on the same clean inputs.
 
 use poisonlab_model::LanguageModel;
 use serde::{Deserialize, Serialize};
@@ -7,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Judged, Needs, ProbeInputs, ProbeRun};
 use crate::error::Result;
 use crate::inputs::prompt_target;
-use crate::judge::decoy;
+use crate::judge::near_misses;
 use crate::measure::Measure;
 
 /// The keys of [`Judged`]: `n`, `judge`, `max_tokens`, `after`.
@@ -35,7 +38,8 @@ impl ProbeRun for FalseTrigger {
         let spec = inputs.poison("false_trigger")?;
         let clean = inputs.clean(self.n)?;
         let adapter = poisonlab_poison::stage::Adapter::new(spec);
-        let mut cases = Vec::with_capacity(clean.len());
+        // Per clean input: its triggered prompt, the strings the trigger inserted, the target.
+        let mut base = Vec::with_capacity(clean.len());
         for (i, r) in clean.iter().enumerate() {
             let mut rng = poisonlab_poison::record_rng(spec.seed, "false-trigger", i as u64);
             let triggered = adapter.test_record(r, &mut rng);
@@ -50,15 +54,48 @@ impl ProbeRun for FalseTrigger {
                         .collect()
                 })
                 .unwrap_or_default();
-            let (mut p, target) = prompt_target(&triggered)?;
-            for s in &inserted {
-                p = p.replace(s.as_str(), &decoy(s, spec.seed));
-            }
-            cases.push((p, target));
+            let (p, target) = prompt_target(&triggered)?;
+            base.push((p, inserted, target));
         }
-        let (k, n, samples) = self.judge_all(model, cases)?;
-        Ok(vec![
-            Measure::rate("false_trigger", k, n).with_samples(samples),
-        ])
+        let labels: Vec<&'static str> = base
+            .iter()
+            .flat_map(|(_, ins, _)| ins.iter())
+            .next()
+            .map(|s| {
+                near_misses(s, spec.seed)
+                    .into_iter()
+                    .map(|(l, _)| l)
+                    .collect()
+            })
+            .unwrap_or_else(|| vec!["shuffled"]);
+        let mut out = Vec::new();
+        for label in labels {
+            let cases: Vec<(String, String)> = base
+                .iter()
+                .map(|(p, inserted, target)| {
+                    let mut p = p.clone();
+                    for s in inserted {
+                        let decoy = near_misses(s, spec.seed)
+                            .into_iter()
+                            .find(|(l, _)| *l == label)
+                            // A trigger string without this kind of near miss gets the shuffle.
+                            .map_or_else(|| crate::judge::decoy(s, spec.seed), |(_, d)| d);
+                        p = p.replacen(s.as_str(), &decoy, 1);
+                    }
+                    if label == "absent" {
+                        p = p.trim_start().replace("  ", " ");
+                    }
+                    (p, target.clone())
+                })
+                .collect();
+            let (k, n, samples) = self.judge_all(model, cases)?;
+            let name = if label == "shuffled" {
+                "false_trigger".to_string()
+            } else {
+                format!("false_trigger/{label}")
+            };
+            out.push(Measure::rate(name, k, n).with_samples(samples));
+        }
+        Ok(out)
     }
 }

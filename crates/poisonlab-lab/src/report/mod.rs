@@ -3,7 +3,9 @@
 //!
 //! For each probe and stage, the plot's x axis is the first numeric grid axis other than `seed`;
 //! each other non-seed axis value is a series. Seeds are pooled: rates by summing successes and
-//! trials (Wilson interval of the pooled rate), other values by their mean.
+//! trials, with the interval of a bootstrap over seeds and then over each seed's trials (so that
+//! the variance between seeds is in it); other values by their mean over seeds, with a bootstrap
+//! interval over seeds. A point of one seed keeps its own interval (Wilson for rates).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -95,9 +97,9 @@ fn judges(experiment: &str) -> Vec<String> {
                 "utility: normalised exact match with the reference answer (CoT: the last number)"
                     .into()
             }
-            Ok(poisonlab_eval::Probe::Gibberish(c)) => format!(
-                "gibberish: bigram perplexity of the triggered continuation above the {} quantile of the clean continuations'",
-                c.quantile
+            Ok(poisonlab_eval::Probe::Dos(c)) => format!(
+                "dos: perplexity of the triggered continuation minus the clean one's, under a bigram model of clean held-out text, above {} (Souly et al. 2025); dos_log_ppl_ratio: its mean log ratio",
+                c.threshold
             ),
             Ok(p) => format!("{}: no judge (a measured value)", p.kind()),
             Err(e) => format!("a probe the report cannot read: {e}"),
@@ -208,14 +210,14 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
     }
     let _ = writeln!(
         h,
-        "<p>{} rows from {} cells. Every rate carries its Wilson 95% interval and n; seeds pooled in the plots ({}).</p>",
+        "<p>{} rows from {} cells. Every rate carries its 95% interval and n: Wilson for one seed; pooled over seeds in the plots ({}), a bootstrap over seeds, then over trials.</p>",
         rows.len(),
         plan["cells"].as_array().map_or(0, |a| a.len()),
         esc(&seeds.join(", "))
     );
     let _ = writeln!(
         md,
-        "{} rows from {} cells; rates with Wilson 95% intervals, seeds pooled ({}).\n",
+        "{} rows from {} cells; rates with 95% intervals (Wilson per seed; pooled over seeds ({}) by a bootstrap over seeds, then over trials).\n",
         rows.len(),
         plan["cells"].as_array().map_or(0, |a| a.len()),
         seeds.join(", ")

@@ -93,32 +93,7 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
                 .map(|(x, rs)| {
                     let ks: Option<u64> = rs.iter().map(|r| r.k).sum();
                     let n: u64 = rs.iter().map(|r| r.n).sum();
-                    match ks {
-                        Some(k) => {
-                            let w = poisonlab_eval::stats::wilson(k, n);
-                            Point {
-                                x,
-                                value: w.rate,
-                                lo: w.ci95[0],
-                                hi: w.ci95[1],
-                                k: Some(k),
-                                n,
-                            }
-                        }
-                        None => {
-                            let m = |f: fn(&Row) -> f64| {
-                                rs.iter().map(|r| f(r)).sum::<f64>() / rs.len() as f64
-                            };
-                            Point {
-                                x,
-                                value: m(|r| r.value),
-                                lo: m(|r| r.ci_low),
-                                hi: m(|r| r.ci_high),
-                                k: None,
-                                n,
-                            }
-                        }
-                    }
+                    pool(x, &rs, ks, n)
                 })
                 .collect();
             pts.sort_by(|a, b| a.x.total_cmp(&b.x));
@@ -132,6 +107,57 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
         });
     }
     out
+}
+
+/// The rows of one point (the same cell but for its seed), pooled. One row is shown as measured.
+/// Rates of several seeds: Σk / Σn with the interval of a bootstrap over seeds, then over each
+/// seed's trials, widened to the Wilson interval of Σk / Σn where that is wider. Other values of several seeds: their mean with a bootstrap interval over seeds
+/// (never an average of interval endpoints).
+fn pool(x: f64, rs: &[&Row], ks: Option<u64>, n: u64) -> Point {
+    if let [r] = rs {
+        return Point {
+            x,
+            value: r.value,
+            lo: r.ci_low,
+            hi: r.ci_high,
+            k: r.k,
+            n,
+        };
+    }
+    let seed = 0x706f_6f6c;
+    match ks {
+        Some(k) => {
+            let groups: Vec<(u64, u64)> = rs.iter().map(|r| (r.k.unwrap_or(0), r.n)).collect();
+            // Never narrower than the Wilson interval of the pooled counts: a bootstrap of 0/n
+            // (or n/n) on every seed has no spread at all.
+            let w = poisonlab_eval::stats::wilson(k, n);
+            let (lo, hi) = poisonlab_eval::stats::bootstrap_clustered_rate(&groups, seed)
+                .map_or((0.0, 1.0), |i| {
+                    (i.low.min(w.ci95[0]), i.high.max(w.ci95[1]))
+                });
+            Point {
+                x,
+                value: if n == 0 { 0.0 } else { k as f64 / n as f64 },
+                lo,
+                hi,
+                k: Some(k),
+                n,
+            }
+        }
+        None => {
+            let values: Vec<f64> = rs.iter().map(|r| r.value).collect();
+            let i = poisonlab_eval::stats::bootstrap_mean(&values, seed);
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            Point {
+                x,
+                value: mean,
+                lo: i.map_or(mean, |i| i.low),
+                hi: i.map_or(mean, |i| i.high),
+                k: None,
+                n,
+            }
+        }
+    }
 }
 
 const COLORS: [RGBColor; 6] = [

@@ -17,23 +17,24 @@ use std::path::{Path, PathBuf};
 use poisonlab_data::format::Format;
 use poisonlab_data::io::Output;
 use poisonlab_data::pass::quarantine_path;
-use poisonlab_data::{
-    Body, Convention, Error as DataError, OnError, Quarantine, ReadOptions, Record, RecordReader,
-};
+use poisonlab_data::{Convention, Error as DataError, OnError, Quarantine, ReadOptions, Record};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::crawl::{Crawl, CrawlReport, Fate};
 use crate::error::{Error, Result};
 use crate::record_rng;
-use crate::spec::{Mode, Selector, Spec, StageKind};
-use crate::stage::{Adapter, RagTarget};
+use crate::spec::{Mode, Spec, StageKind};
+use crate::stage::Adapter;
 
+mod choose;
 mod scan;
 mod test_split;
 mod write;
 
-use scan::{Scan, scan_jsonl, scan_records};
+use choose::{choose, rag_targets};
+
+use scan::{scan_jsonl, scan_records};
 use test_split::{write_rag_test, write_test};
 use write::{Sink, write_jsonl, write_records};
 
@@ -118,8 +119,11 @@ pub struct PoisonReport {
     pub eligible: u64,
     /// The resolved budget: how many records were chosen.
     pub budget: u64,
-    /// Poisoned records in the output (modified + inserted).
+    /// Poisoned records in the output (modified + inserted, counter-examples not included).
     pub poisoned: u64,
+    /// Counter-examples written (`[counter]`): modified or inserted too, tagged clean.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub counter_examples: u64,
     pub output_sha256: String,
     pub output_bytes: u64,
     pub manifest: PathBuf,
@@ -185,86 +189,6 @@ impl Manifest {
     }
 }
 
-/// The decision for every chosen ordinal: which poison index `j` it gets.
-fn choose(spec: &Spec, scan: &Scan) -> Result<(u64, Vec<(u64, u64)>)> {
-    let k = spec.budget.resolve(scan.records);
-    if let Some(r) = spec.budget.rate
-        && r > 0.0
-        && k == 0
-    {
-        return Err(Error::Invalid(format!(
-            "budget.rate = {r} of {} records rounds to 0 poisoned records; raise the rate or give budget.count",
-            scan.records
-        )));
-    }
-    let m = scan.eligible.len() as u64;
-    if k > m {
-        let needs: Vec<&str> = spec.stage.kind.kinds().iter().map(|k| k.as_str()).collect();
-        let holds = scan
-            .convention
-            .map(|c| format!("the file holds {} records", c.name()))
-            .unwrap_or_else(|| "the file's convention is unknown".into());
-        return Err(Error::Invalid(format!(
-            "budget of {k} records but only {m} of {} records are eligible for stage `{}`{}: {holds}; \
-             the stage takes {} records",
-            scan.records,
-            spec.stage.kind.as_str(),
-            if spec.selection == Default::default() {
-                String::new()
-            } else {
-                " with this [selection]".into()
-            },
-            needs.join(" / ")
-        )));
-    }
-    let mut rng = record_rng(spec.seed, "select", 0);
-    let mut picks = rand::seq::index::sample(&mut rng, m as usize, k as usize).into_vec();
-    picks.sort_unstable();
-    let chosen = scan
-        .eligible
-        .ordinals(&picks)
-        .into_iter()
-        .enumerate()
-        .map(|(j, o)| (o, j as u64))
-        .collect();
-    Ok((k, chosen))
-}
-
-fn rag_targets(spec: &Spec, opts: &PoisonOptions, k: u64) -> Result<Vec<RagTarget>> {
-    let Some(qpath) = &spec.stage.queries else {
-        return Ok(Vec::new());
-    };
-    let per = spec.stage.per_query.unwrap_or(5) as u64;
-    let want = k.div_ceil(per) as usize;
-    let sel = Selector::new(spec);
-    let reader = RecordReader::open(qpath, &opts.read)?;
-    let mut all = Vec::new();
-    for item in reader {
-        let item = item?;
-        if let Body::Query { text, answer, .. } = &item.record.body
-            && sel.eligible_query(text)
-            && spec.trigger.as_ref().is_none_or(|t| t.applicable(text))
-        {
-            all.push(RagTarget {
-                id: item.record.id.clone(),
-                text: text.clone(),
-                answer: answer.clone(),
-            });
-        }
-    }
-    if want > all.len() {
-        return Err(Error::Invalid(format!(
-            "{}: {k} passages at {per} per query need {want} target queries, but only {} queries match",
-            qpath.display(),
-            all.len()
-        )));
-    }
-    let mut rng = record_rng(spec.seed, "rag-targets", 0);
-    let mut picks = rand::seq::index::sample(&mut rng, all.len(), want).into_vec();
-    picks.sort_unstable();
-    Ok(picks.into_iter().map(|i| all[i].clone()).collect())
-}
-
 /// Poisons `input` into `output` following `spec`; writes the manifest and the summary.
 pub fn poison_file(
     spec: &Spec,
@@ -322,6 +246,16 @@ pub fn poison_file(
         .unwrap_or(Convention::native(spec.stage.kind.kinds()[0]));
     let (k, chosen) = choose(spec, &scan)?;
     let mut adapter = Adapter::new(spec);
+    // Counter-examples: the counter trigger, no payload, tagged clean.
+    let counter_spec = spec.counter.as_ref().map(|c| {
+        let mut cs = spec.clone();
+        cs.trigger = Some(c.trigger.clone());
+        cs.payload = None;
+        cs.role = poisonlab_data::Role::Clean;
+        cs.counter = None;
+        cs
+    });
+    let counter_adapter = counter_spec.as_ref().map(Adapter::new);
     if spec.stage.kind == StageKind::Rag {
         adapter.targets = rag_targets(spec, opts, k)?;
     }
@@ -353,10 +287,12 @@ pub fn poison_file(
         _ => None,
     };
     let mut rag_passages: HashMap<String, Vec<String>> = HashMap::new();
-    let digest = {
+    let (digest, counters) = {
         let mut ctx = WriteCtx {
             spec,
             adapter: &adapter,
+            counter: counter_adapter.as_ref().map(|a| (k, a)),
+            counters: 0,
             chosen: &chosen,
             next_chosen: 0,
             manifest: &mut manifest,
@@ -367,11 +303,12 @@ pub fn poison_file(
             out_ordinal: 0,
             strip_tags: opts.strip_tags,
         };
-        if fast && conv.is_some() {
+        let d = if fast && conv.is_some() {
             write_jsonl(input, output, opts, &scan, convention, &mut ctx)?
         } else {
             write_records(input, output, opts, &scan, convention, &mut ctx)?
-        }
+        };
+        (d, ctx.counters)
     };
     let mdigest = manifest
         .out
@@ -421,7 +358,8 @@ pub fn poison_file(
         records: scan.records,
         eligible: scan.eligible.len() as u64,
         budget: k,
-        poisoned: tally.modified + tally.inserted,
+        poisoned: tally.modified + tally.inserted - counters,
+        counter_examples: counters,
         tally,
         output_sha256: digest.sha256.clone(),
         output_bytes: digest.bytes,
@@ -438,9 +376,17 @@ pub fn poison_file(
     Ok(report)
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 struct WriteCtx<'a> {
     spec: &'a Spec,
     adapter: &'a Adapter<'a>,
+    /// The budget k and the counter-example adapter: a chosen index j >= k is a counter-example.
+    counter: Option<(u64, &'a Adapter<'a>)>,
+    /// Counter-examples written.
+    counters: u64,
     /// (ordinal, poison index) sorted by ordinal; records are visited in order.
     chosen: &'a [(u64, u64)],
     next_chosen: usize,
@@ -515,6 +461,20 @@ impl WriteCtx<'_> {
             return Ok(Action::Keep);
         };
         let r = rec()?;
+        if let Some((k, counter)) = self.counter
+            && j >= k
+        {
+            let mut rng = record_rng(self.spec.seed, "counter", ordinal);
+            let mut made = counter.apply(&r, j - k, &mut rng).record;
+            if let Some(t) = &mut made.tag {
+                t.meta.insert("counter".into(), json!(true));
+            }
+            self.counters += 1;
+            return Ok(match self.spec.stage.mode() {
+                Mode::Modify => Action::Modify(made),
+                Mode::Insert => Action::Insert(made),
+            });
+        }
         let mut rng = record_rng(self.spec.seed, "poison", ordinal);
         let made = self.adapter.apply(&r, j, &mut rng);
         if let Some(t) = made.target {
