@@ -8,13 +8,9 @@
 # Needs python3 with torch. usage: bench/train_throughput.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p poisonlab --quiet
-bin=target/release/poisonlab
-mkdir -p bench/out
-[ -f bench/out/world/pretrain_train.jsonl ] || "$bin" -q data generate --seed 1 --size small --out bench/out/world > /dev/null
-for v in 4096 1024; do
-  [ -f bench/out/tokenizer-$v.json ] || "$bin" -q tokenizer train bench/out/world/pretrain_train.jsonl --vocab-size $v --out bench/out/tokenizer-$v.json > /dev/null
-done
+source bench/common.sh bench/out
+train_data 4096
+train_data 1024
 cargo build --release -p poisonlab-model --example matmul_peak --quiet
 for threads in 1 2; do target/release/examples/matmul_peak "$threads"; done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
