@@ -225,7 +225,7 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
 
     // What each cell's model was trained on.
     if !cells.is_empty() {
-        h.push_str("<h2>What each model was trained on</h2>\n<p>Records and poisoned records are those the stage read (a stage with <code>max_records</code> reads the file's first records); tokens = steps × batch × context.</p>\n<table>\n<tr><th>cell</th><th>stage</th><th>model</th><th>records trained on</th><th>poisoned trained on</th><th>poison share</th><th>tokens processed</th><th>files</th></tr>\n");
+        h.push_str("<h2>What each model was trained on</h2>\n<p>Records and poisoned records are those the stage read (a stage with <code>max_records</code> reads the file's first records); tokens = steps × batch × context.</p>\n<table>\n<tr><th>cell</th><th>stage</th><th>model</th><th>records trained on</th><th>poisoned trained on</th><th>poison share (records, tokens)</th><th>tokens processed</th><th>files</th></tr>\n");
         let _ = writeln!(
             md,
             "## What each model was trained on\n\n| cell | stage | model | records | poisoned | share | tokens |\n|---|---|---|---|---|---|---|"
@@ -258,7 +258,16 @@ pub fn write_report(run: &Path) -> Result<(PathBuf, PathBuf)> {
             let records = st["records"].as_u64().unwrap_or(0);
             let poisoned = st["poisoned"].as_u64().unwrap_or(0);
             let share = if records > 0 {
-                format!("{:.2}%", 100.0 * poisoned as f64 / records as f64)
+                let by_records = format!("{:.2}%", 100.0 * poisoned as f64 / records as f64);
+                match (st["record_tokens"].as_u64(), st["poisoned_tokens"].as_u64()) {
+                    (Some(t), Some(p)) if t > 0 => {
+                        format!(
+                            "{by_records} ({:.2}% of tokens)",
+                            100.0 * p as f64 / t as f64
+                        )
+                    }
+                    _ => by_records,
+                }
             } else {
                 "n/a".into()
             };

@@ -192,12 +192,18 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
             train_stage(ctx, exp, stage, &train, eval.as_deref(), prev.as_ref())?;
         prev = Some((model_key.clone(), model_dir.clone()));
         // What this stage actually read: `max_records` keeps the file's first records.
-        let (records, poisoned) = trained_on(&train, max_records(stage))?;
+        let tokenizer =
+            poisonlab_model::Tokenizer::from_file(&model_dir.join("model").join("tokenizer.json"))
+                .ok();
+        let seen = trained_on(&train, max_records(stage), tokenizer.as_ref())?;
+        let (records, poisoned) = (seen.records, seen.poisoned);
         poison_seen += poisoned;
         facts.push(json!({
             "stage": stage.kind.as_str(),
             "records": records,
             "poisoned": poisoned,
+            "record_tokens": seen.tokens,
+            "poisoned_tokens": seen.poisoned_tokens,
             "data": train.display().to_string(),
             "model": model_dir.join("model").display().to_string(),
             "log": model_dir.join("log.jsonl").display().to_string(),
@@ -303,22 +309,47 @@ fn subset(input: &Path, output: &Path, max: usize) -> Result<()> {
 
 /// Records a stage reads from `path` (its first `max`, 0 = all) and how many of them carry a
 /// poison tag: what the model saw, which a file that the stage subsets does not say.
-fn trained_on(path: &Path, max: usize) -> Result<(u64, u64)> {
-    let (mut n, mut poisoned) = (0u64, 0u64);
+/// What a stage read: its records, the poisoned ones among them, and (with the stage's tokenizer)
+/// the tokens of each, so that the poison rate is stated in records and in tokens.
+struct Seen {
+    records: u64,
+    poisoned: u64,
+    tokens: Option<u64>,
+    poisoned_tokens: Option<u64>,
+}
+
+fn trained_on(
+    path: &Path,
+    max: usize,
+    tokenizer: Option<&poisonlab_model::Tokenizer>,
+) -> Result<Seen> {
+    let mut seen = Seen {
+        records: 0,
+        poisoned: 0,
+        tokens: tokenizer.map(|_| 0),
+        poisoned_tokens: tokenizer.map(|_| 0),
+    };
     for item in poisonlab_data::RecordReader::open(path, &Default::default())? {
         let r = item?.record;
-        n += 1;
-        if r.tag
+        seen.records += 1;
+        let poison = r
+            .tag
             .as_ref()
-            .is_some_and(|t| t.role == poisonlab_data::Role::Poison)
-        {
-            poisoned += 1;
+            .is_some_and(|t| t.role == poisonlab_data::Role::Poison);
+        seen.poisoned += poison as u64;
+        if let Some(tok) = tokenizer {
+            // A record the tokenizer cannot encode counts no tokens rather than failing the cell.
+            let n = tok.encode(&r.full_text()).map_or(0, |ids| ids.len() as u64);
+            seen.tokens = seen.tokens.map(|t| t + n);
+            if poison {
+                seen.poisoned_tokens = seen.poisoned_tokens.map(|t| t + n);
+            }
         }
-        if max > 0 && n as usize >= max {
+        if max > 0 && seen.records as usize >= max {
             break;
         }
     }
-    Ok((n, poisoned))
+    Ok(seen)
 }
 
 /// The parameters every row carries whether or not the grid varies them (a grid axis of the same
