@@ -11,10 +11,12 @@
 //! # Ok::<(), poisonlab_poison::Error>(())
 //! ```
 
+pub mod counter;
 pub mod crawl;
 pub mod error;
 pub mod pass;
 pub mod payload;
+pub mod selector;
 pub mod spec;
 pub mod stage;
 pub mod text;
