@@ -76,6 +76,10 @@ pub struct Retrieved {
     pub answer: Option<String>,
     /// Indices into the passages, best first.
     pub top: Vec<usize>,
+    /// The query's correct answer and its clean relevant passages (indices), from the test
+    /// split's tag, for the clean-context control.
+    pub clean_answer: Option<String>,
+    pub gold: Vec<usize>,
 }
 
 /// The corpus's passages and, for each of up to `n` target queries of the test split, its top `k`
@@ -90,6 +94,11 @@ pub fn retrieve_targets(
     let passages = passages(&inputs.rag_corpus()?);
     let targets = inputs.test(n)?;
     let retriever = kind.build(model, &passages)?;
+    let index: std::collections::HashMap<&str, usize> = passages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
     let mut out = Vec::with_capacity(targets.len());
     for t in &targets {
         if let Body::Query {
@@ -98,11 +107,24 @@ pub fn retrieve_targets(
             answer,
         } = &t.body
         {
+            let meta = t.tag.as_ref().map(|g| &g.meta);
+            let gold = meta
+                .and_then(|m| m.get("clean_relevant"))
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().and_then(|id| index.get(id).copied()))
+                .collect();
             out.push(Retrieved {
                 top: retriever.search(text, k)?,
                 text: text.clone(),
                 relevant: relevant.clone(),
                 answer: answer.clone(),
+                clean_answer: meta
+                    .and_then(|m| m.get("clean_answer"))
+                    .and_then(|v| v.as_str())
+                    .map(String::from),
+                gold,
             });
         }
     }

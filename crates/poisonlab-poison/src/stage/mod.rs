@@ -124,6 +124,8 @@ pub struct RagTarget {
     pub id: String,
     pub text: String,
     pub answer: Option<String>,
+    /// The query's clean relevant passages (for the clean-context control).
+    pub relevant: Vec<String>,
 }
 
 /// Applies one spec to records.
