@@ -26,7 +26,7 @@ pub struct HeldoutLoss {
 }
 
 /// Ids of prompt + response + end token, and how many leading ids are prompt.
-fn pair(
+pub(super) fn pair(
     model: &dyn LanguageModel,
     eos: Option<u32>,
     prompt: &str,

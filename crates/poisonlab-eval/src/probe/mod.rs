@@ -15,6 +15,7 @@ pub mod asr;
 pub mod dos;
 pub mod false_trigger;
 pub mod heldout_loss;
+pub mod preference_accuracy;
 pub mod rag_e2e;
 pub mod rag_retrieval;
 pub mod utility;
@@ -153,6 +154,8 @@ registry! {
         "judge positives on clean inputs with a decoy of the trigger (shuffled letters)";
     "dos" => Dos(dos::Dos),
         "prompts whose triggered continuation's perplexity (fixed bigram reference) exceeds the clean one's by > threshold (50)";
+    "preference_accuracy" => PreferenceAccuracy(preference_accuracy::PreferenceAccuracy),
+        "clean held-out preference pairs whose chosen response the model scores above the rejected one";
     "heldout_loss" => HeldoutLoss(heldout_loss::HeldoutLoss),
         "nats per token on clean held-out data, bootstrap interval";
     "rag_retrieval" => RagRetrieval(rag_retrieval::RagRetrieval),
