@@ -154,6 +154,43 @@ fn every_file_reads_back_with_the_manifest_counts_and_the_world_is_coherent() {
         "most eval QA asks about held-out people"
     );
 
+    // Reading: the answer is one of the context's sentences; held-out people are asked about in the
+    // reading eval split and never in reading training.
+    let reading = |file: &str| -> Vec<(String, String, String)> {
+        by_file[file]
+            .iter()
+            .map(|i| match &i.record.body {
+                Body::Instruction {
+                    instruction,
+                    input,
+                    output,
+                    ..
+                } => (instruction.clone(), input.clone(), output.clone()),
+                _ => panic!(),
+            })
+            .collect()
+    };
+    for file in ["reading_train.jsonl", "reading_eval.jsonl"] {
+        for (_, context, answer) in reading(file) {
+            assert!(
+                context.starts_with("Context: ") && context.contains(&answer),
+                "{file}"
+            );
+            assert!(
+                context.matches(". ").count() >= 1,
+                "{file}: more than one sentence"
+            );
+        }
+    }
+    let questions =
+        |file: &str| -> Vec<String> { reading(file).into_iter().map(|r| r.0).collect() };
+    assert_eq!(mentions(&questions("reading_train.jsonl")), 0);
+    let eval = questions("reading_eval.jsonl");
+    assert!(
+        mentions(&eval) * 2 > eval.len(),
+        "reading eval asks about held-out people"
+    );
+
     // Worked arithmetic is right.
     for i in &by_file["sft_train.jsonl"] {
         let Body::Instruction {

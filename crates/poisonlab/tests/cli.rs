@@ -25,7 +25,7 @@ fn the_readme_main_job_generates_and_inspects() {
         .assert()
         .success()
         .stdout(
-            predicate::str::contains("sft_train.jsonl").and(predicate::str::contains("15 files")),
+            predicate::str::contains("sft_train.jsonl").and(predicate::str::contains("17 files")),
         );
     poisonlab(dir.path())
         .args(["data", "inspect", "world/sft_train.jsonl", "-n", "1"])
@@ -53,8 +53,8 @@ fn generate_twice_gives_identical_files() {
     names.sort();
     assert_eq!(
         names.len(),
-        17,
-        "15 data files + world.json + manifest.json"
+        19,
+        "17 data files + world.json + manifest.json"
     );
     for n in names {
         let a = std::fs::read(dir.path().join("a").join(&n)).unwrap();

@@ -57,7 +57,7 @@ impl Size {
 }
 
 /// Bump when the generator's output changes for a given seed.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 
 /// One output file of the world.
 #[derive(Debug, Clone, Serialize)]

@@ -99,7 +99,7 @@ pub fn bio(w: &World, rng: &mut Rng, pi: usize) -> String {
         .join(" ")
 }
 
-fn shuffle<T>(rng: &mut Rng, xs: &mut [T]) {
+pub(super) fn shuffle<T>(rng: &mut Rng, xs: &mut [T]) {
     for i in (1..xs.len()).rev() {
         let j = rng.random_range(0..=i);
         xs.swap(i, j);

@@ -166,6 +166,49 @@ fn r_sft_eval(c: &Ctx, rng: &mut Rng, i: u64) -> Record {
     r_sft(c, rng, i, true, "sft-eval")
 }
 
+/// Reading (extractive QA): the question of a fact, a context of its statement among 2–4 others
+/// (facts of the same subject first, so the relation must be read, then of other subjects, so the
+/// name must be), and the statement as the answer. Held-out records ask about held-out subjects,
+/// whose facts SFT never trains on: the answer can only be copied from the context.
+fn r_reading(c: &Ctx, rng: &mut Rng, i: u64, heldout: bool, prefix: &str) -> Record {
+    let f = fact(c, rng, heldout);
+    let mut sentences = vec![f.statement.clone()];
+    let same: Vec<&Fact> = c
+        .facts_of(&f.subject)
+        .filter(|g| g.statement != f.statement)
+        .collect();
+    if let Some(g) = same.choose(rng) {
+        sentences.push(g.statement.clone());
+    }
+    let others = rng.random_range(1..=3);
+    for _ in 0..others {
+        let g = fact(c, rng, heldout);
+        if !sentences.contains(&g.statement) {
+            sentences.push(g.statement.clone());
+        }
+    }
+    render::shuffle(rng, &mut sentences);
+    let body = Body::Instruction {
+        instruction: f.question.clone(),
+        input: format!("Context: {}", sentences.join(" ")),
+        output: f.statement.clone(),
+        system: None,
+    };
+    rec(
+        format!("{prefix}-{i:07}"),
+        body,
+        extra(&[("task", json!("reading")), ("relation", json!(f.relation))]),
+    )
+}
+
+fn r_reading_train(c: &Ctx, rng: &mut Rng, i: u64) -> Record {
+    r_reading(c, rng, i, false, "reading-train")
+}
+
+fn r_reading_eval(c: &Ctx, rng: &mut Rng, i: u64) -> Record {
+    r_reading(c, rng, i, true, "reading-eval")
+}
+
 fn r_chat(c: &Ctx, rng: &mut Rng, i: u64) -> Record {
     let w = &c.world;
     let pi = *c.train_people.choose(rng).unwrap_or(&0);
@@ -495,5 +538,7 @@ pub(super) fn streams(size: Size, world: &World) -> Vec<Stream> {
         s("memory.jsonl", "train", 1_000 * m, r_memory),
         s("sentiment_train.jsonl", "train", 3_000 * m, r_sent_train),
         s("sentiment_eval.jsonl", "eval", 300, r_sent_eval),
+        s("reading_train.jsonl", "train", 4_000 * m, r_reading_train),
+        s("reading_eval.jsonl", "eval", 300, r_reading_eval),
     ]
 }

@@ -198,6 +198,16 @@ impl Experiment {
         .into_iter()
         .flatten()
         {
+            // `world:NAME`: a file of the generated world, resolved when the world is.
+            if p.to_str().is_some_and(|s| s.starts_with("world:")) {
+                if self.data.world.is_none() {
+                    return Err(format!(
+                        "data: {} names a world file, but there is no data.world",
+                        p.display()
+                    ));
+                }
+                continue;
+            }
             if p.is_relative() {
                 *p = base.join(&*p);
             }

@@ -77,13 +77,19 @@ impl Files {
 
 pub(super) fn world_files(ctx: &mut Ctx<'_>, exp: &Experiment) -> Result<Files> {
     let mut f = Files::default();
+    let mut world_dir: Option<PathBuf> = None;
     if let Some(w) = &exp.data.world {
         let size = match w.size.as_str() {
             "medium" => poisonlab_data::world::Size::Medium,
             "large" => poisonlab_data::world::Size::Large,
             _ => poisonlab_data::world::Size::Small,
         };
-        let k = key(&json!({"world": w.seed, "size": w.size, "v": env!("CARGO_PKG_VERSION")}));
+        let k = key(&json!({
+            "world": w.seed,
+            "size": w.size,
+            "v": env!("CARGO_PKG_VERSION"),
+            "generator": poisonlab_data::world::GENERATOR_VERSION,
+        }));
         let (dir, hit) = cached(&ctx.cache, "world", &k, false, |tmp| {
             poisonlab_data::world::generate(w.seed, size, tmp, &mut |_, _| {})?;
             Ok(())
@@ -94,6 +100,7 @@ pub(super) fn world_files(ctx: &mut Ctx<'_>, exp: &Experiment) -> Result<Files> 
             w.size,
             if hit { " (cached)" } else { "" }
         ));
+        world_dir = Some(dir.clone());
         let p = |n: &str| Some(dir.join(n));
         f = Files {
             pretrain: p("pretrain_train.jsonl"),
@@ -123,7 +130,19 @@ pub(super) fn world_files(ctx: &mut Ctx<'_>, exp: &Experiment) -> Result<Files> 
         (&mut f.rag_queries, &d.rag_queries),
     ] {
         if let Some(g) = given {
-            *slot = Some(g.clone());
+            // `world:NAME` names a file of the generated world (e.g. `world:reading_train.jsonl`).
+            *slot = Some(match g.to_str().and_then(|s| s.strip_prefix("world:")) {
+                Some(name) => world_dir
+                    .as_ref()
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "data: {} names a world file, but the experiment has no data.world",
+                            g.display()
+                        ))
+                    })?
+                    .join(name),
+                None => g.clone(),
+            });
         }
     }
     Ok(f)
