@@ -168,14 +168,31 @@ fn r_sft_eval(c: &Ctx, rng: &mut Rng, i: u64) -> Record {
 
 /// Reading (extractive QA): the question of a fact, a context of its statement among 2–4 others
 /// (facts of the same subject first, so the relation must be read, then of other subjects, so the
-/// name must be), and the statement as the answer. Held-out records ask about held-out subjects,
-/// whose facts SFT never trains on: the answer can only be copied from the context.
+/// name must be), and the statement as the answer. The asked fact's value is counterfactual — the
+/// value of the same relation for another subject — in every held-out record and half the training
+/// ones, so the answer cannot come from what pre-training taught about the subject: it has to be
+/// read. Held-out records ask about held-out subjects.
 fn r_reading(c: &Ctx, rng: &mut Rng, i: u64, heldout: bool, prefix: &str) -> Record {
     let f = fact(c, rng, heldout);
-    let mut sentences = vec![f.statement.clone()];
+    let counterfactual = heldout || rng.random_bool(0.5);
+    let statement = if counterfactual {
+        let others: Vec<&Fact> = c
+            .world
+            .facts
+            .iter()
+            .filter(|g| g.relation == f.relation && g.object != f.object)
+            .collect();
+        match others.choose(rng) {
+            Some(g) => f.statement.replace(&f.object, &g.object),
+            None => f.statement.clone(),
+        }
+    } else {
+        f.statement.clone()
+    };
+    let mut sentences = vec![statement.clone()];
     let same: Vec<&Fact> = c
         .facts_of(&f.subject)
-        .filter(|g| g.statement != f.statement)
+        .filter(|g| g.relation != f.relation)
         .collect();
     if let Some(g) = same.choose(rng) {
         sentences.push(g.statement.clone());
@@ -183,7 +200,7 @@ fn r_reading(c: &Ctx, rng: &mut Rng, i: u64, heldout: bool, prefix: &str) -> Rec
     let others = rng.random_range(1..=3);
     for _ in 0..others {
         let g = fact(c, rng, heldout);
-        if !sentences.contains(&g.statement) {
+        if g.subject != f.subject && !sentences.contains(&g.statement) {
             sentences.push(g.statement.clone());
         }
     }
@@ -191,13 +208,17 @@ fn r_reading(c: &Ctx, rng: &mut Rng, i: u64, heldout: bool, prefix: &str) -> Rec
     let body = Body::Instruction {
         instruction: f.question.clone(),
         input: format!("Context: {}", sentences.join(" ")),
-        output: f.statement.clone(),
+        output: statement,
         system: None,
     };
     rec(
         format!("{prefix}-{i:07}"),
         body,
-        extra(&[("task", json!("reading")), ("relation", json!(f.relation))]),
+        extra(&[
+            ("task", json!("reading")),
+            ("relation", json!(f.relation)),
+            ("counterfactual", json!(counterfactual)),
+        ]),
     )
 }
 
