@@ -96,6 +96,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Per-token log-probabilities of a text under a model.
     Score(ScoreArgs),
+    /// Dataset watermarks: embed a keyed mark into documents, then test any model (a directory or
+    /// an endpoint) for it with an exact p-value; calibrate the false-positive rate on clean models.
+    #[command(subcommand)]
+    Watermark(WatermarkCommand),
     /// List what is registered: formats, conventions, record kinds, recipes, detectors, probes.
     List,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -536,4 +540,136 @@ mod tests {
         let err = parse_convention("alpacka").unwrap_err();
         assert!(err.contains("alpaca") && err.contains("sharegpt"), "{err}");
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WatermarkCommand {
+    /// Put a keyed mark into `--copies` documents (pre-training texts or passages) of a file; the
+    /// rest is copied. Writes `<output>.watermark.json` (scheme, parameters, marked records, the
+    /// key's public id — never the key).
+    Embed(WatermarkEmbedArgs),
+    /// Test a model for the watermark of a key: statistic, z, exact p-value against never-embedded
+    /// marks from the same generator, and the false-positive bound it carries.
+    Verify(WatermarkVerifyArgs),
+    /// Measure the false-positive rate: keys that never embedded anything, each verified against
+    /// the model; the rejection rate at α = 0.05 and 0.01 with its Wilson interval.
+    Calibrate(WatermarkCalibrateArgs),
+}
+
+/// Where the secret key comes from. `--key` is visible to other users of the machine (process
+/// list, shell history); prefer `--key-file` or `--key-env`.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct KeyArgs {
+    /// The key itself (at least 16 bytes).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A file holding the key (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding the key.
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
+}
+
+/// A scheme and its parameters (without a manifest).
+#[derive(Args, Debug, Clone)]
+pub struct SchemeArgs {
+    /// random_sequence, lookalike, unicode_cue or paired_versions.
+    #[arg(long, value_name = "SCHEME")]
+    pub scheme: Option<String>,
+    /// random_sequence: characters in the mark (default 24).
+    #[arg(long, value_name = "N")]
+    pub length: Option<usize>,
+    /// random_sequence: the characters it is drawn from (default a–z, 0–9).
+    #[arg(long, value_name = "CHARS")]
+    pub alphabet: Option<String>,
+    /// lookalike: the share of eligible letters replaced (default 0.15).
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// unicode_cue: invisible characters in the cue (default 8).
+    #[arg(long, value_name = "N")]
+    pub cue: Option<usize>,
+    /// unicode_cue: invisible characters in the reply (default 8).
+    #[arg(long, value_name = "N")]
+    pub reply: Option<usize>,
+    /// paired_versions: rewrites per document, one released (default 4).
+    #[arg(long, value_name = "V")]
+    pub versions: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkEmbedArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub scheme: SchemeArgs,
+    /// Documents that carry the mark.
+    #[arg(long, value_name = "K")]
+    pub copies: usize,
+    /// The file to mark.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// The marked file (same format and convention).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Manifest path (default `<output>.watermark.json`).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub errors: ErrorArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the verifier tests and against which model.
+#[derive(Args, Debug)]
+pub struct WatermarkTestArgs {
+    /// The manifest `embed` wrote (scheme, parameters, copies, the unmarked input).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    #[command(flatten)]
+    pub scheme: SchemeArgs,
+    /// Marked documents (without a manifest; document schemes).
+    #[arg(long, value_name = "K")]
+    pub copies: Option<usize>,
+    /// The unmarked file the watermark went into (default: the manifest's input).
+    #[arg(long, value_name = "FILE")]
+    pub original: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Null marks N (the smallest p-value is 1 / (N + 1)).
+    #[arg(long = "null", default_value_t = 99, value_name = "N")]
+    pub nulls: usize,
+    /// Longest scored piece of a document, in tokens.
+    #[arg(long, default_value_t = 128, value_name = "TOKENS")]
+    pub window: usize,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkVerifyArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub test: WatermarkTestArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkCalibrateArgs {
+    #[command(flatten)]
+    pub test: WatermarkTestArgs,
+    /// Never-embedded keys to verify.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub keys: usize,
+    /// Seed of the key family.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }

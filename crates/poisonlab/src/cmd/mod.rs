@@ -7,6 +7,7 @@ mod list;
 mod model;
 mod poison;
 mod serve;
+mod watermark;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(g) => model::generate(&g),
         Command::Serve(s) => serve::run(&s),
         Command::Score(s) => model::score(&s),
+        Command::Watermark(w) => watermark::run(&w),
         Command::List => {
             list::run();
             Ok(ExitCode::SUCCESS)

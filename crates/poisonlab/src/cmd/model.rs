@@ -95,13 +95,13 @@ fn apply_overrides(cfg: &mut TrainConfig, overrides: &[String]) -> Result<()> {
     Ok(())
 }
 
-enum Loaded {
+pub(crate) enum Loaded {
     Local(Box<LocalModel>),
     Remote(Box<EndpointModel>),
 }
 
 impl Loaded {
-    fn lm(&self) -> &dyn LanguageModel {
+    pub(crate) fn lm(&self) -> &dyn LanguageModel {
         match self {
             Loaded::Local(m) => m.as_ref(),
             Loaded::Remote(m) => m.as_ref(),
@@ -109,7 +109,7 @@ impl Loaded {
     }
 }
 
-fn load(m: &ModelArgs) -> Result<Loaded> {
+pub(crate) fn load(m: &ModelArgs) -> Result<Loaded> {
     match (&m.model, &m.endpoint) {
         (Some(dir), _) => Ok(Loaded::Local(Box::new(
             LocalModel::load(dir, m.tokenizer.as_deref(), &default_device())

@@ -1,0 +1,123 @@
+//! Reading the documents a watermark goes into, and choosing which of them carry it.
+
+use std::io::Read;
+use std::path::Path;
+
+use poisonlab_data::{Body, Error as DataError, OnError, Quarantine, ReadOptions, RecordReader};
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::scheme::Scheme;
+
+/// The text of a record a watermark can go into: a pre-training document or a retrieval passage.
+pub fn document_text(body: &Body) -> Option<&str> {
+    match body {
+        Body::Pretrain { text } | Body::Passage { text, .. } => Some(text),
+        _ => None,
+    }
+}
+
+/// The good records of a file, in order: `ordinal` counts good records only.
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    /// (ordinal, text) of every document-kind record.
+    pub docs: Vec<(u64, String)>,
+    /// Good records of any kind.
+    pub records: u64,
+    pub quarantined: u64,
+    pub blank_lines: u64,
+    /// Records of other kinds (instructions, pairs, …): kept, never marked.
+    pub other_kinds: u64,
+}
+
+impl Documents {
+    /// Reads `path`. Bad records stop the read, or with `on_error = quarantine` go to `quarantine`
+    /// (when given) and are not counted as records.
+    pub fn read(
+        path: &Path,
+        read: &ReadOptions,
+        on_error: OnError,
+        mut quarantine: Option<&mut Quarantine>,
+    ) -> Result<Documents> {
+        let mut reader = RecordReader::open(path, read)?;
+        let mut out = Documents::default();
+        while let Some(item) = reader.next() {
+            let item = match item {
+                Ok(item) => item,
+                Err(DataError::Bad(bad)) if on_error == OnError::Quarantine => {
+                    out.quarantined += 1;
+                    if let Some(q) = quarantine.as_deref_mut() {
+                        q.bad(&bad)?;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match document_text(&item.record.body) {
+                Some(text) => out.docs.push((out.records, text.to_string())),
+                None => out.other_kinds += 1,
+            }
+            out.records += 1;
+        }
+        out.blank_lines = reader.blank_lines;
+        Ok(out)
+    }
+
+    /// The ordinals that carry the watermark of `key`: `copies` of the eligible documents, chosen
+    /// uniformly by the key, in file order.
+    pub fn choose(&self, scheme: &Scheme, key: &Key, copies: usize) -> Result<Vec<u64>> {
+        if copies == 0 {
+            return Err(Error::Invalid("copies must be at least 1".into()));
+        }
+        let mut eligible: Vec<u64> = self
+            .docs
+            .par_iter()
+            .filter(|(o, t)| scheme.eligible(key, *o, t))
+            .map(|(o, _)| *o)
+            .collect();
+        if eligible.len() < copies {
+            return Err(Error::Invalid(format!(
+                "{copies} copies asked for, but only {} of the {} documents can carry a {} mark ({} records in all)",
+                eligible.len(),
+                self.docs.len(),
+                scheme.name(),
+                self.records
+            )));
+        }
+        eligible.shuffle(&mut key.rng("select", 0));
+        let mut chosen = eligible[..copies].to_vec();
+        chosen.sort_unstable();
+        Ok(chosen)
+    }
+
+    /// The text of each ordinal in `ordinals` (which must be documents).
+    pub fn texts(&self, ordinals: &[u64]) -> Vec<&str> {
+        ordinals
+            .iter()
+            .filter_map(|o| {
+                self.docs
+                    .binary_search_by_key(o, |(x, _)| *x)
+                    .ok()
+                    .map(|i| self.docs[i].1.as_str())
+            })
+            .collect()
+    }
+}
+
+/// Hex SHA-256 of a file's bytes.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

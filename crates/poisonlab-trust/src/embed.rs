@@ -1,0 +1,219 @@
+//! `watermark embed`: the keyed mark put into `copies` documents of a file, everything else copied.
+//!
+//! Two passes over the input: the first reads the documents and chooses the marked ones by the
+//! key; the second writes every good record (bad ones fail the pass or go to the quarantine), the
+//! chosen ones with their mark. The output carries no tag, so a marked file looks like any other;
+//! `<output>.watermark.json` names the scheme, its parameters, the marked records and the key's
+//! public id — never the key.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use poisonlab_data::pass::quarantine_path;
+use poisonlab_data::{
+    Body, Error as DataError, OnError, Quarantine, ReadOptions, RecordReader, RecordWriter, Tally,
+    WriteOptions,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::{Documents, document_text, file_sha256};
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::scheme::Scheme;
+
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// What `embed` writes beside its output, and what `verify` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: u32,
+    pub scheme: Scheme,
+    pub copies: usize,
+    /// The public id of the key that made the marks ([`Key::id`]).
+    pub key_id: String,
+    /// The unmarked input; document schemes re-read it to verify.
+    pub input: PathBuf,
+    pub input_sha256: String,
+    pub output_sha256: String,
+    /// Good records, and how many of them could carry the mark.
+    pub records: u64,
+    pub documents: u64,
+    pub quarantined: u64,
+    /// Ordinal (among good records) and id of each marked record.
+    pub marked: Vec<Marked>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Marked {
+    pub ordinal: u64,
+    pub id: String,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| Error::Manifest {
+            path: path.to_path_buf(),
+            message: format!("line {} column {}: {e}", e.line(), e.column()),
+        })?;
+        if m.version != MANIFEST_VERSION {
+            return Err(Error::Manifest {
+                path: path.to_path_buf(),
+                message: format!(
+                    "version {} is not the version this build reads ({MANIFEST_VERSION})",
+                    m.version
+                ),
+            });
+        }
+        m.scheme.validate().map_err(|e| Error::Manifest {
+            path: path.to_path_buf(),
+            message: e,
+        })?;
+        Ok(m)
+    }
+}
+
+/// The manifest path of an output: `<output>.watermark.json`.
+pub fn manifest_path(output: &Path) -> PathBuf {
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".watermark.json");
+    output.with_file_name(name)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EmbedOptions {
+    pub read: ReadOptions,
+    pub on_error: OnError,
+    pub quarantine: Option<PathBuf>,
+    /// Default [`manifest_path`] of the output.
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedReport {
+    pub tally: Tally,
+    pub marked: usize,
+    pub documents: u64,
+    pub output_sha256: String,
+    pub manifest: PathBuf,
+    pub quarantine: Option<PathBuf>,
+}
+
+pub fn embed(
+    scheme: &Scheme,
+    key: &Key,
+    copies: usize,
+    input: &Path,
+    output: &Path,
+    opts: &EmbedOptions,
+) -> Result<EmbedReport> {
+    scheme.validate().map_err(Error::Invalid)?;
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
+        && a == b
+    {
+        return Err(Error::Invalid(format!(
+            "{}: the output is the input file; write to another path",
+            output.display()
+        )));
+    }
+    let qpath = opts
+        .quarantine
+        .clone()
+        .unwrap_or_else(|| quarantine_path(output));
+    let mut quarantine = Quarantine::new(&qpath);
+    let docs = Documents::read(input, &opts.read, opts.on_error, Some(&mut quarantine))?;
+    let chosen = docs.choose(scheme, key, copies)?;
+    let chosen_set: HashSet<u64> = chosen.iter().copied().collect();
+
+    // Second pass: write.
+    let mut reader = RecordReader::open(input, &opts.read)?;
+    let mut writer: Option<RecordWriter> = None;
+    let mut tally = Tally::default();
+    let mut marked = Vec::with_capacity(copies);
+    let mut ordinal = 0u64;
+    while let Some(item) = reader.next() {
+        tally.read += 1;
+        let mut item = match item {
+            Ok(item) => item,
+            Err(DataError::Bad(_)) if opts.on_error == OnError::Quarantine => {
+                // Already in the quarantine from the first pass.
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if chosen_set.contains(&ordinal) {
+            let text = document_text(&item.record.body)
+                .ok_or_else(|| Error::Invalid(format!("record {ordinal} is not a document")))?;
+            let new = scheme.embed(key, ordinal, text);
+            match &mut item.record.body {
+                Body::Pretrain { text } | Body::Passage { text, .. } => *text = new,
+                _ => unreachable!("document_text returned a text"),
+            }
+            marked.push(crate::embed::Marked {
+                ordinal,
+                id: item.record.id.clone(),
+            });
+        }
+        if writer.is_none() {
+            let wopts = WriteOptions {
+                format: None,
+                convention: reader.convention(),
+            };
+            writer = Some(RecordWriter::create(output, &wopts)?);
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write_with(&item.record, !item.own_id)?;
+        }
+        tally.written += 1;
+        ordinal += 1;
+    }
+    tally.blank_lines = reader.blank_lines;
+    tally.quarantined = quarantine.count;
+    let writer = match writer {
+        Some(w) => w,
+        None => RecordWriter::create(output, &WriteOptions::default())?,
+    };
+    let digest = writer.finish()?;
+    let had_bad = quarantine.count > 0;
+    quarantine.finish()?;
+    if !tally.balanced() || ordinal != docs.records || marked.len() != copies {
+        return Err(Error::Invalid(format!(
+            "record accounting does not add up: {tally}; {} marked of {copies}",
+            marked.len()
+        )));
+    }
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        scheme: scheme.clone(),
+        copies,
+        key_id: key.id(),
+        input: input.to_path_buf(),
+        input_sha256: file_sha256(input)?,
+        output_sha256: digest.sha256.clone(),
+        records: docs.records,
+        documents: docs.docs.len() as u64,
+        quarantined: docs.quarantined,
+        marked,
+    };
+    let mpath = opts
+        .manifest
+        .clone()
+        .unwrap_or_else(|| manifest_path(output));
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+    poisonlab_data::io::write_file(&mpath, &json)?;
+    tracing::info!(output = %output.display(), %tally, copies, "watermark embedded");
+    Ok(EmbedReport {
+        tally,
+        marked: copies,
+        documents: docs.docs.len() as u64,
+        output_sha256: digest.sha256,
+        manifest: mpath,
+        quarantine: had_bad.then_some(qpath),
+    })
+}

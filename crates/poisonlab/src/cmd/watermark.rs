@@ -1,0 +1,284 @@
+//! `poisonlab watermark embed|verify|calibrate`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use poisonlab_data::OnError;
+use poisonlab_trust::{
+    Documents, EmbedOptions, Key, Manifest, Scheme, VerifyOptions, calibrate, embed, verify,
+};
+
+use crate::cli::{
+    KeyArgs, SchemeArgs, WatermarkCommand, WatermarkEmbedArgs, WatermarkTestArgs,
+};
+use crate::cmd::data::{on_error, read_options};
+use crate::cmd::model::load;
+
+pub fn run(cmd: &WatermarkCommand) -> Result<ExitCode> {
+    match cmd {
+        WatermarkCommand::Embed(a) => run_embed(a),
+        WatermarkCommand::Verify(a) => {
+            let key = key(&a.key)?;
+            let t = Test::resolve(&a.test, Some(&key))?;
+            let model = load(&a.test.model)?;
+            let v = verify(
+                &t.scheme,
+                &key,
+                t.copies,
+                t.docs.as_ref(),
+                model.lm(),
+                &t.opts,
+            )?;
+            if a.test.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let unit = match v.scheme.as_str() {
+                "random_sequence" | "lookalike" => "nats/token (loss)",
+                "unicode_cue" => "nats (loss of cue + reply)",
+                _ => "nats/token (unreleased − released loss)",
+            };
+            println!(
+                "{} watermark, key id {}: statistic {:.4} {unit}; null {:.4} ± {:.4} over N = {} never-embedded marks",
+                v.scheme, v.key_id, v.statistic, v.null_mean, v.null_sd, v.null_size
+            );
+            println!(
+                "z = {:.2}, exact p = {:.4} (smallest reachable {:.4}); {} sequences, {} tokens scored",
+                v.z, v.p_value, v.min_p, v.sequences, v.tokens
+            );
+            let verdict = |alpha: f64| {
+                if v.detected(alpha) {
+                    format!("detected at α = {alpha}")
+                } else {
+                    format!("not detected at α = {alpha}")
+                }
+            };
+            println!(
+                "{}; {}. False-positive bound: a model never trained on this key's marks gives p ≤ α with probability at most α.",
+                verdict(0.05),
+                verdict(0.01)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        WatermarkCommand::Calibrate(a) => {
+            let t = Test::resolve(&a.test, None)?;
+            let model = load(&a.test.model)?;
+            let c = calibrate(
+                &t.scheme,
+                t.copies,
+                t.docs.as_ref(),
+                model.lm(),
+                a.keys,
+                a.seed,
+                &t.opts,
+            )?;
+            if a.test.json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{}: {} never-embedded keys (seed {}), N = {} nulls each, {} copies",
+                c.scheme, c.keys, a.seed, c.null_size, c.copies
+            );
+            for l in &c.levels {
+                println!(
+                    "α = {}: {} of {} rejected = {:.1} % (95 % CI {:.1}–{:.1} %){}",
+                    l.alpha,
+                    l.rejected,
+                    c.keys,
+                    100.0 * l.rate.rate,
+                    100.0 * l.rate.ci95[0],
+                    100.0 * l.rate.ci95[1],
+                    if l.consistent {
+                        ""
+                    } else {
+                        " — ABOVE the bound"
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_embed(a: &WatermarkEmbedArgs) -> Result<ExitCode> {
+    let key = key(&a.key)?;
+    let scheme = scheme(&a.scheme)?
+        .ok_or_else(|| anyhow::anyhow!("give --scheme (random_sequence, lookalike, unicode_cue, paired_versions)"))?;
+    let opts = EmbedOptions {
+        read: read_options(&a.read),
+        on_error: on_error(&a.errors),
+        quarantine: a.errors.quarantine.clone(),
+        manifest: a.manifest.clone(),
+    };
+    let r = embed(&scheme, &key, a.copies, &a.input, &a.output, &opts)
+        .with_context(|| format!("watermarking {}", a.input.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} → {}: {}; {} {} marks in {} of {} documents (key id {})",
+        a.input.display(),
+        a.output.display(),
+        r.tally,
+        scheme.name(),
+        r.marked,
+        r.marked,
+        r.documents,
+        key.id()
+    );
+    println!("output sha256 {}", r.output_sha256);
+    println!("manifest {}", r.manifest.display());
+    if let Some(q) = &r.quarantine {
+        println!("quarantined records with their reasons: {}", q.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn key(k: &KeyArgs) -> Result<Key> {
+    Ok(match (&k.key, &k.key_file, &k.key_env) {
+        (Some(s), _, _) => Key::new(s.as_bytes())?,
+        (_, Some(f), _) => Key::from_file(f)?,
+        (_, _, Some(var)) => {
+            let v = std::env::var(var)
+                .with_context(|| format!("environment variable {var} (the watermark key) is not set"))?;
+            Key::new(v.into_bytes())?
+        }
+        _ => bail!("give --key, --key-file or --key-env"),
+    })
+}
+
+/// The scheme the flags name, with their parameters; `None` without `--scheme`.
+fn scheme(s: &SchemeArgs) -> Result<Option<Scheme>> {
+    let Some(name) = &s.scheme else {
+        if s.length.is_some()
+            || s.alphabet.is_some()
+            || s.rate.is_some()
+            || s.cue.is_some()
+            || s.reply.is_some()
+            || s.versions.is_some()
+        {
+            bail!("scheme parameters given without --scheme");
+        }
+        return Ok(None);
+    };
+    let mut scheme = Scheme::named(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown scheme {name:?}; schemes: random_sequence, lookalike, unicode_cue, paired_versions"
+        )
+    })?;
+    let mut used = Vec::new();
+    match &mut scheme {
+        Scheme::RandomSequence { length, alphabet } => {
+            if let Some(v) = s.length {
+                *length = v;
+            }
+            if let Some(v) = &s.alphabet {
+                *alphabet = v.clone();
+            }
+            used.extend([s.rate.is_some(), s.cue.is_some(), s.reply.is_some(), s.versions.is_some()]);
+        }
+        Scheme::Lookalike { rate } => {
+            if let Some(v) = s.rate {
+                *rate = v;
+            }
+            used.extend([s.length.is_some(), s.alphabet.is_some(), s.cue.is_some(), s.reply.is_some(), s.versions.is_some()]);
+        }
+        Scheme::UnicodeCue { cue, reply } => {
+            if let Some(v) = s.cue {
+                *cue = v;
+            }
+            if let Some(v) = s.reply {
+                *reply = v;
+            }
+            used.extend([s.length.is_some(), s.alphabet.is_some(), s.rate.is_some(), s.versions.is_some()]);
+        }
+        Scheme::PairedVersions { versions } => {
+            if let Some(v) = s.versions {
+                *versions = v;
+            }
+            used.extend([s.length.is_some(), s.alphabet.is_some(), s.rate.is_some(), s.cue.is_some(), s.reply.is_some()]);
+        }
+    }
+    if used.into_iter().any(|u| u) {
+        bail!("a parameter given that the {name} scheme does not take (see `poisonlab watermark embed --help`)");
+    }
+    scheme
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--{e}"))?;
+    Ok(Some(scheme))
+}
+
+/// What one verification needs: the scheme, the copies, the documents (document schemes).
+struct Test {
+    scheme: Scheme,
+    copies: usize,
+    docs: Option<Documents>,
+    opts: VerifyOptions,
+}
+
+impl Test {
+    fn resolve(a: &WatermarkTestArgs, key: Option<&Key>) -> Result<Test> {
+        let opts = VerifyOptions {
+            nulls: a.nulls,
+            window: a.window,
+            ..VerifyOptions::default()
+        };
+        let from_flags = scheme(&a.scheme)?;
+        let (scheme, copies, original, manifest) = match (&a.manifest, from_flags) {
+            (Some(_), Some(_)) => bail!("give --manifest or --scheme, not both"),
+            (None, None) => bail!("give --manifest FILE (from `watermark embed`) or --scheme"),
+            (Some(path), None) => {
+                let m = Manifest::load(path)?;
+                if let Some(k) = key
+                    && k.id() != m.key_id
+                {
+                    bail!(
+                        "{}: this key (id {}) is not the key that embedded this watermark (id {})",
+                        path.display(),
+                        k.id(),
+                        m.key_id
+                    );
+                }
+                if a.copies.is_some_and(|c| c != m.copies) {
+                    bail!("--copies differs from the manifest's {}", m.copies);
+                }
+                let original = a.original.clone().unwrap_or_else(|| m.input.clone());
+                (m.scheme.clone(), m.copies, Some(original), Some((path.clone(), m)))
+            }
+            (None, Some(s)) => (s, a.copies.unwrap_or(1), a.original.clone(), None),
+        };
+        let needs_docs = matches!(scheme, Scheme::Lookalike { .. } | Scheme::PairedVersions { .. });
+        let docs = if needs_docs {
+            let original = original.ok_or_else(|| {
+                anyhow::anyhow!("the {} scheme needs --original (the unmarked file)", scheme.name())
+            })?;
+            if let Some((mpath, m)) = &manifest {
+                let sha = poisonlab_trust::corpus::file_sha256(&original)?;
+                if sha != m.input_sha256 {
+                    bail!(
+                        "{}: its sha256 is not that of the input in {} — not the file the watermark went into",
+                        original.display(),
+                        mpath.display()
+                    );
+                }
+            }
+            if manifest.is_none() && a.copies.is_none() {
+                bail!("--copies is needed with --scheme {}", scheme.name());
+            }
+            // Bad records were set aside at embedding; the good ones keep their ordinals.
+            let quarantined = manifest.as_ref().is_some_and(|(_, m)| m.quarantined > 0);
+            let on_error = if quarantined { OnError::Quarantine } else { OnError::Fail };
+            Some(Documents::read(&original, &read_options(&a.read), on_error, None)?)
+        } else {
+            None
+        };
+        Ok(Test {
+            scheme,
+            copies,
+            docs,
+            opts,
+        })
+    }
+}
