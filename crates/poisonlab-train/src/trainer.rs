@@ -60,6 +60,11 @@ pub struct Summary {
     /// Pre-training: the eval loss of a context-free unigram model, for comparison.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unigram_eval_loss: Option<f64>,
+    /// Training examples (pre-training: context windows of the token stream; SFT: examples;
+    /// DPO: pairs), and how many passes over them the run made in all (steps × batch × grad_accum
+    /// / examples): what the model saw, not what the file held.
+    pub examples: usize,
+    pub epochs: f64,
     pub model_dir: PathBuf,
 }
 
@@ -546,6 +551,9 @@ impl Trainer {
             seconds,
             tokens_per_s: tokens as f64 / seconds.max(1e-9),
             unigram_eval_loss: self.unigram_baseline(),
+            examples: self.train.len(),
+            epochs: (self.step * self.cfg.batch_size * self.cfg.grad_accum) as f64
+                / self.train.len().max(1) as f64,
             model_dir,
         })
     }

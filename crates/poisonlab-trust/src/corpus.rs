@@ -44,7 +44,7 @@ impl Documents {
     ) -> Result<Documents> {
         let mut reader = RecordReader::open(path, read)?;
         let mut out = Documents::default();
-        while let Some(item) = reader.next() {
+        for item in reader.by_ref() {
             let item = match item {
                 Ok(item) => item,
                 Err(DataError::Bad(bad)) if on_error == OnError::Quarantine => {

@@ -227,8 +227,16 @@ fn commas(s: &str, rng: &mut ChaCha8Rng) -> String {
         let mut next = String::with_capacity(marked.len() + 8);
         for c in marked.chars() {
             match c {
-                '\u{1}' => next.push_str(if rng.random_bool(0.5) { &without } else { &with }),
-                '\u{2}' => next.push_str(if rng.random_bool(0.5) { &with } else { &without }),
+                '\u{1}' => next.push_str(if rng.random_bool(0.5) {
+                    &without
+                } else {
+                    &with
+                }),
+                '\u{2}' => next.push_str(if rng.random_bool(0.5) {
+                    &with
+                } else {
+                    &without
+                }),
                 c => next.push(c),
             }
         }
@@ -267,7 +275,10 @@ mod tests {
     fn sites_keep_their_case_and_boundaries() {
         let mut rng = Key::new("a test key of enough length").unwrap().rng("t", 0);
         for _ in 0..20 {
-            let r = rewrite_sentence("Big dogs do not bark, and cannot bite. Isnotword.", &mut rng);
+            let r = rewrite_sentence(
+                "Big dogs do not bark, and cannot bite. Isnotword.",
+                &mut rng,
+            );
             assert!(r.starts_with("Big") || r.starts_with("Large"), "{r}");
             assert!(r.ends_with("Isnotword."), "{r}");
         }

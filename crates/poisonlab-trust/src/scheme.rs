@@ -95,10 +95,14 @@ impl Scheme {
                     return Err("alphabet: needs at least two distinct characters".into());
                 }
                 if uniq.iter().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err("alphabet: whitespace and control characters are not allowed".into());
+                    return Err(
+                        "alphabet: whitespace and control characters are not allowed".into(),
+                    );
                 }
                 if *length < 4 {
-                    return Err(format!("length: {length} is too short to be a mark (at least 4)"));
+                    return Err(format!(
+                        "length: {length} is too short to be a mark (at least 4)"
+                    ));
                 }
             }
             Scheme::Lookalike { rate } => {
@@ -274,7 +278,10 @@ mod tests {
         assert_eq!(c.chars().count(), doc.chars().count() + 16);
         // Same cue, other replies.
         let (a, b) = (cue.sequence(&k, 0), cue.sequence(&k, 5));
-        assert_eq!(a.chars().take(8).collect::<String>(), b.chars().take(8).collect::<String>());
+        assert_eq!(
+            a.chars().take(8).collect::<String>(),
+            b.chars().take(8).collect::<String>()
+        );
         assert_ne!(a, b);
     }
 

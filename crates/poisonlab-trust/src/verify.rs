@@ -204,7 +204,13 @@ pub fn verify(
                     })
                     .collect();
                 let tokens = l.iter().map(|x| x.1).sum();
-                (stat[0], stat[1..].to_vec(), Tail::Lower, texts.len(), tokens)
+                (
+                    stat[0],
+                    stat[1..].to_vec(),
+                    Tail::Lower,
+                    texts.len(),
+                    tokens,
+                )
             }
             Scheme::Lookalike { .. } => {
                 let docs = need_docs()?;
@@ -244,7 +250,11 @@ pub fn verify(
                     (row.iter().sum::<f64>() - row[r]) / (v - 1) as f64 - row[r]
                 };
                 let truth: Vec<usize> = chosen.iter().map(|o| released(key, *o, v)).collect();
-                let t_obs = mean(&(0..chosen.len()).map(|d| gap(d, truth[d])).collect::<Vec<_>>());
+                let t_obs = mean(
+                    &(0..chosen.len())
+                        .map(|d| gap(d, truth[d]))
+                        .collect::<Vec<_>>(),
+                );
                 let null: Vec<f64> = (0..n as u64)
                     .map(|j| {
                         let mut rng = key.rng("paired_versions/permutation", j);

@@ -8,9 +8,7 @@ use poisonlab_trust::{
     Documents, EmbedOptions, Key, Manifest, Scheme, VerifyOptions, calibrate, embed, verify,
 };
 
-use crate::cli::{
-    KeyArgs, SchemeArgs, WatermarkCommand, WatermarkEmbedArgs, WatermarkTestArgs,
-};
+use crate::cli::{KeyArgs, SchemeArgs, WatermarkCommand, WatermarkEmbedArgs, WatermarkTestArgs};
 use crate::cmd::data::{on_error, read_options};
 use crate::cmd::model::load;
 
@@ -103,8 +101,9 @@ pub fn run(cmd: &WatermarkCommand) -> Result<ExitCode> {
 
 fn run_embed(a: &WatermarkEmbedArgs) -> Result<ExitCode> {
     let key = key(&a.key)?;
-    let scheme = scheme(&a.scheme)?
-        .ok_or_else(|| anyhow::anyhow!("give --scheme (random_sequence, lookalike, unicode_cue, paired_versions)"))?;
+    let scheme = scheme(&a.scheme)?.ok_or_else(|| {
+        anyhow::anyhow!("give --scheme (random_sequence, lookalike, unicode_cue, paired_versions)")
+    })?;
     let opts = EmbedOptions {
         read: read_options(&a.read),
         on_error: on_error(&a.errors),
@@ -141,8 +140,9 @@ fn key(k: &KeyArgs) -> Result<Key> {
         (Some(s), _, _) => Key::new(s.as_bytes())?,
         (_, Some(f), _) => Key::from_file(f)?,
         (_, _, Some(var)) => {
-            let v = std::env::var(var)
-                .with_context(|| format!("environment variable {var} (the watermark key) is not set"))?;
+            let v = std::env::var(var).with_context(|| {
+                format!("environment variable {var} (the watermark key) is not set")
+            })?;
             Key::new(v.into_bytes())?
         }
         _ => bail!("give --key, --key-file or --key-env"),
@@ -177,13 +177,24 @@ fn scheme(s: &SchemeArgs) -> Result<Option<Scheme>> {
             if let Some(v) = &s.alphabet {
                 *alphabet = v.clone();
             }
-            used.extend([s.rate.is_some(), s.cue.is_some(), s.reply.is_some(), s.versions.is_some()]);
+            used.extend([
+                s.rate.is_some(),
+                s.cue.is_some(),
+                s.reply.is_some(),
+                s.versions.is_some(),
+            ]);
         }
         Scheme::Lookalike { rate } => {
             if let Some(v) = s.rate {
                 *rate = v;
             }
-            used.extend([s.length.is_some(), s.alphabet.is_some(), s.cue.is_some(), s.reply.is_some(), s.versions.is_some()]);
+            used.extend([
+                s.length.is_some(),
+                s.alphabet.is_some(),
+                s.cue.is_some(),
+                s.reply.is_some(),
+                s.versions.is_some(),
+            ]);
         }
         Scheme::UnicodeCue { cue, reply } => {
             if let Some(v) = s.cue {
@@ -192,21 +203,32 @@ fn scheme(s: &SchemeArgs) -> Result<Option<Scheme>> {
             if let Some(v) = s.reply {
                 *reply = v;
             }
-            used.extend([s.length.is_some(), s.alphabet.is_some(), s.rate.is_some(), s.versions.is_some()]);
+            used.extend([
+                s.length.is_some(),
+                s.alphabet.is_some(),
+                s.rate.is_some(),
+                s.versions.is_some(),
+            ]);
         }
         Scheme::PairedVersions { versions } => {
             if let Some(v) = s.versions {
                 *versions = v;
             }
-            used.extend([s.length.is_some(), s.alphabet.is_some(), s.rate.is_some(), s.cue.is_some(), s.reply.is_some()]);
+            used.extend([
+                s.length.is_some(),
+                s.alphabet.is_some(),
+                s.rate.is_some(),
+                s.cue.is_some(),
+                s.reply.is_some(),
+            ]);
         }
     }
     if used.into_iter().any(|u| u) {
-        bail!("a parameter given that the {name} scheme does not take (see `poisonlab watermark embed --help`)");
+        bail!(
+            "a parameter given that the {name} scheme does not take (see `poisonlab watermark embed --help`)"
+        );
     }
-    scheme
-        .validate()
-        .map_err(|e| anyhow::anyhow!("--{e}"))?;
+    scheme.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
     Ok(Some(scheme))
 }
 
@@ -245,14 +267,25 @@ impl Test {
                     bail!("--copies differs from the manifest's {}", m.copies);
                 }
                 let original = a.original.clone().unwrap_or_else(|| m.input.clone());
-                (m.scheme.clone(), m.copies, Some(original), Some((path.clone(), m)))
+                (
+                    m.scheme.clone(),
+                    m.copies,
+                    Some(original),
+                    Some((path.clone(), m)),
+                )
             }
             (None, Some(s)) => (s, a.copies.unwrap_or(1), a.original.clone(), None),
         };
-        let needs_docs = matches!(scheme, Scheme::Lookalike { .. } | Scheme::PairedVersions { .. });
+        let needs_docs = matches!(
+            scheme,
+            Scheme::Lookalike { .. } | Scheme::PairedVersions { .. }
+        );
         let docs = if needs_docs {
             let original = original.ok_or_else(|| {
-                anyhow::anyhow!("the {} scheme needs --original (the unmarked file)", scheme.name())
+                anyhow::anyhow!(
+                    "the {} scheme needs --original (the unmarked file)",
+                    scheme.name()
+                )
             })?;
             if let Some((mpath, m)) = &manifest {
                 let sha = poisonlab_trust::corpus::file_sha256(&original)?;
@@ -269,8 +302,17 @@ impl Test {
             }
             // Bad records were set aside at embedding; the good ones keep their ordinals.
             let quarantined = manifest.as_ref().is_some_and(|(_, m)| m.quarantined > 0);
-            let on_error = if quarantined { OnError::Quarantine } else { OnError::Fail };
-            Some(Documents::read(&original, &read_options(&a.read), on_error, None)?)
+            let on_error = if quarantined {
+                OnError::Quarantine
+            } else {
+                OnError::Fail
+            };
+            Some(Documents::read(
+                &original,
+                &read_options(&a.read),
+                on_error,
+                None,
+            )?)
         } else {
             None
         };

@@ -1,0 +1,228 @@
+//! Watermarks end to end on the synthetic world: embedding accounts for every record and repeats
+//! at any thread count; a tiny model trained on a marked corpus is caught; keys that never marked
+//! anything are rejected at no more than the nominal rate.
+
+use std::path::{Path, PathBuf};
+
+use poisonlab_data::world::{Size, generate};
+use poisonlab_data::{OnError, ReadOptions};
+use poisonlab_model::{LocalModel, default_device};
+use poisonlab_train::{ModelSpec, Stage, TrainConfig, Trainer};
+use poisonlab_trust::{
+    Documents, EmbedOptions, Key, SCHEMES, Scheme, VerifyOptions, calibrate, embed, verify,
+};
+
+/// The world's first `n` pre-training documents in a file of their own.
+fn corpus(dir: &Path, n: usize) -> PathBuf {
+    let w = dir.join("world");
+    generate(3, Size::Small, &w, &mut |_, _| {}).unwrap();
+    let text = std::fs::read_to_string(w.join("pretrain_train.jsonl")).unwrap();
+    let path = dir.join("docs.jsonl");
+    let lines: Vec<&str> = text.lines().take(n).collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn key(s: &str) -> Key {
+    Key::new(format!("test key {s} with enough bytes")).unwrap()
+}
+
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+#[test]
+fn embedding_repeats_at_any_thread_count_and_accounts_for_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 600);
+    let original: Vec<String> = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for (name, _) in SCHEMES {
+        let scheme = Scheme::named(name).unwrap();
+        let k = key(name);
+        let out1 = dir.path().join(format!("{name}-1.jsonl"));
+        let out2 = dir.path().join(format!("{name}-2.jsonl"));
+        let r1 = in_pool(1, || {
+            embed(&scheme, &k, 8, &input, &out1, &EmbedOptions::default())
+        })
+        .unwrap();
+        let r2 = in_pool(2, || {
+            embed(&scheme, &k, 8, &input, &out2, &EmbedOptions::default())
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&out1).unwrap(),
+            std::fs::read(&out2).unwrap(),
+            "{name}"
+        );
+        assert_eq!(r1.output_sha256, r2.output_sha256);
+        assert_eq!((r1.tally.read, r1.tally.written, r1.marked), (600, 600, 8));
+        let m = poisonlab_trust::Manifest::load(&r1.manifest).unwrap();
+        assert_eq!(m.marked.len(), 8);
+        assert_eq!(m.key_id, k.id());
+        let manifest_text = std::fs::read_to_string(&r1.manifest).unwrap();
+        assert!(
+            !manifest_text.contains("with enough bytes"),
+            "no key in the manifest"
+        );
+        // Exactly the marked records changed; every other line is the input's.
+        let written: Vec<String> = std::fs::read_to_string(&out1)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(written.len(), original.len());
+        let marked: Vec<usize> = m.marked.iter().map(|x| x.ordinal as usize).collect();
+        for (i, (a, b)) in original.iter().zip(&written).enumerate() {
+            assert_eq!(a != b, marked.contains(&i), "{name} line {}", i + 1);
+        }
+        // Another key marks other documents.
+        let other = embed(
+            &scheme,
+            &key("other"),
+            8,
+            &input,
+            &out2,
+            &EmbedOptions::default(),
+        )
+        .unwrap();
+        let m2 = poisonlab_trust::Manifest::load(&other.manifest).unwrap();
+        assert_ne!(m.marked, m2.marked, "{name}");
+    }
+}
+
+#[test]
+fn bad_records_are_named_or_set_aside_and_ordinals_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.jsonl");
+    let mut lines: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                r#"{{"text":"Document {i} is a short note about a big company that makes lamps."}}"#
+            )
+        })
+        .collect();
+    lines[2] = r#"{"text":"truncated"#.into();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let scheme = Scheme::named("random_sequence").unwrap();
+    let out = dir.path().join("out.jsonl");
+    let err = embed(
+        &scheme,
+        &key("a"),
+        4,
+        &input,
+        &out,
+        &EmbedOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("bad.jsonl") && err.contains("line 3"), "{err}");
+    let opts = EmbedOptions {
+        on_error: OnError::Quarantine,
+        ..EmbedOptions::default()
+    };
+    let r = embed(&scheme, &key("a"), 4, &input, &out, &opts).unwrap();
+    assert_eq!(
+        (r.tally.read, r.tally.written, r.tally.quarantined),
+        (40, 39, 1)
+    );
+    assert!(r.quarantine.is_some());
+    // Too many copies: a clear error with the counts.
+    let err = embed(&scheme, &key("a"), 100, &input, &out, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("100 copies") && err.contains("39"), "{err}");
+    // An empty file is an error naming it.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let err = embed(&scheme, &key("a"), 1, &empty, &out, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("empty.jsonl"), "{err}");
+}
+
+fn tiny(out: &Path, train: PathBuf) -> TrainConfig {
+    TrainConfig {
+        out: out.to_path_buf(),
+        train,
+        vocab_size: 512,
+        model: ModelSpec {
+            preset: None,
+            arch: "llama".into(),
+            hidden_size: 64,
+            layers: 2,
+            heads: 4,
+            kv_heads: 4,
+            intermediate_size: 128,
+            max_positions: 64,
+            tie_embeddings: true,
+            rope_theta: 10_000.0,
+        },
+        context: 64,
+        batch_size: 16,
+        steps: 250,
+        lr: 3e-3,
+        min_lr: 3e-4,
+        warmup_steps: 10,
+        eval_every: 0,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn a_model_trained_on_the_mark_is_caught_and_fresh_keys_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 1500);
+    let scheme = Scheme::named("random_sequence").unwrap();
+    let owner = key("owner");
+    let marked = dir.path().join("marked.jsonl");
+    embed(
+        &scheme,
+        &owner,
+        16,
+        &input,
+        &marked,
+        &EmbedOptions::default(),
+    )
+    .unwrap();
+    let mut t = Trainer::new(Stage::Pretrain, tiny(&dir.path().join("m"), marked)).unwrap();
+    let summary = t.run(&mut |_| {}).unwrap();
+    assert!(
+        summary.epochs > 1.0,
+        "the marked documents were seen: {summary:?}"
+    );
+    let model = LocalModel::load(&summary.model_dir, None, &default_device()).unwrap();
+    let opts = VerifyOptions {
+        nulls: 39,
+        ..VerifyOptions::default()
+    };
+    let v = verify(&scheme, &owner, 16, None, &model, &opts).unwrap();
+    assert_eq!(v.p_value, 1.0 / 40.0, "{v:?}");
+    assert!(v.z > 3.0, "{v:?}");
+
+    // Keys that marked nothing, against the same model: every scheme, 40 keys, 19 nulls each.
+    // With exact p-values the expected count at α = 0.05 is 2 of 40; 8 or more has probability
+    // below 10⁻³ for a valid test, and a test biased towards the embedded index would reach it.
+    let docs = Documents::read(&input, &ReadOptions::default(), OnError::Fail, None).unwrap();
+    let opts = VerifyOptions {
+        nulls: 19,
+        ..VerifyOptions::default()
+    };
+    for (name, _) in SCHEMES {
+        let s = Scheme::named(name).unwrap();
+        let c = calibrate(&s, 4, Some(&docs), &model, 40, 7, &opts).unwrap();
+        let at05 = &c.levels[0];
+        assert_eq!((at05.alpha, at05.rate.n), (0.05, 40));
+        assert!(at05.rejected < 8, "{name}: {c:?}");
+        // The p-values are spread over (0, 1], not piled at one end.
+        let mean = c.p_values.iter().sum::<f64>() / 40.0;
+        assert!((0.3..0.7).contains(&mean), "{name}: mean p {mean}");
+    }
+}
