@@ -27,6 +27,26 @@ pub struct ProbeInputs {
     pub rag_corpus: Option<PathBuf>,
     /// The poison spec, for probes that re-apply its trigger rule (false trigger).
     pub poison: Option<poisonlab_poison::Spec>,
+    /// The watermarks in the training data and the control keys beside them.
+    pub watermarks: Option<std::sync::Arc<WatermarkInputs>>,
+}
+
+/// What the `watermark` probe tests: keys whose marks went into the training data, and control
+/// keys that never marked anything (the false-positive rate measured beside every detection).
+#[derive(Debug, Clone)]
+pub struct WatermarkInputs {
+    pub scheme: poisonlab_trust::Scheme,
+    pub embedded: Vec<WatermarkKey>,
+    pub controls: Vec<WatermarkKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WatermarkKey {
+    pub key: poisonlab_trust::Key,
+    pub copies: usize,
+    /// Document schemes: (ordinal, unmarked text) of the documents the key marked (or, for a
+    /// control, would have marked).
+    pub marked: Option<Vec<(u64, String)>>,
 }
 
 impl ProbeInputs {

@@ -20,6 +20,8 @@ pub enum Error {
     Train(#[from] poisonlab_train::Error),
     #[error(transparent)]
     Eval(#[from] poisonlab_eval::Error),
+    #[error(transparent)]
+    Trust(#[from] poisonlab_trust::Error),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]

@@ -260,6 +260,10 @@ pub struct TrainConfig {
     pub grad_accum: usize,
     /// Optimizer steps.
     pub steps: usize,
+    /// Passes over the training examples; when set (> 0) it decides the steps:
+    /// ⌈epochs × examples / (batch_size × grad_accum)⌉, so that every example is seen the same
+    /// number of times whatever the data's size.
+    pub epochs: f64,
     pub lr: f64,
     /// Learning rate at the end of the cosine decay.
     pub min_lr: f64,
@@ -299,6 +303,7 @@ impl Default for TrainConfig {
             batch_size: 16,
             grad_accum: 1,
             steps: 1000,
+            epochs: 0.0,
             lr: 1e-3,
             min_lr: 1e-4,
             warmup_steps: 50,
@@ -358,6 +363,12 @@ impl TrainConfig {
             if v == 0 {
                 return Err(Error::Config(format!("`{name}` must be at least 1")));
             }
+        }
+        if !(self.epochs >= 0.0 && self.epochs.is_finite()) {
+            return Err(Error::Config(format!(
+                "`epochs` = {} must be a number >= 0 (0: use `steps`)",
+                self.epochs
+            )));
         }
         if self.lr.is_nan() || self.lr <= 0.0 || self.min_lr < 0.0 || self.min_lr > self.lr {
             return Err(Error::Config("need 0 <= min_lr <= lr and lr > 0".into()));

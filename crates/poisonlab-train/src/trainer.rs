@@ -226,6 +226,11 @@ impl Trainer {
             .with_epsilon(1e-8)
             .with_weight_decay(cfg.weight_decay as f32)
             .init();
+        let mut cfg = cfg;
+        if cfg.epochs > 0.0 {
+            let per_step = (cfg.batch_size * cfg.grad_accum) as f64;
+            cfg.steps = ((cfg.epochs * train.len() as f64 / per_step).ceil() as usize).max(1);
+        }
         let order = Order::new(train.len(), cfg.seed);
         let pools = (0..rayon::current_num_threads())
             .map(|i| {

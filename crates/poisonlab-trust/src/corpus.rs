@@ -69,13 +69,24 @@ impl Documents {
     /// The ordinals that carry the watermark of `key`: `copies` of the eligible documents, chosen
     /// uniformly by the key, in file order.
     pub fn choose(&self, scheme: &Scheme, key: &Key, copies: usize) -> Result<Vec<u64>> {
+        self.choose_excluding(scheme, key, copies, &Default::default())
+    }
+
+    /// [`Documents::choose`] among the documents not in `taken` (marked by other keys already).
+    pub fn choose_excluding(
+        &self,
+        scheme: &Scheme,
+        key: &Key,
+        copies: usize,
+        taken: &std::collections::HashSet<u64>,
+    ) -> Result<Vec<u64>> {
         if copies == 0 {
             return Err(Error::Invalid("copies must be at least 1".into()));
         }
         let mut eligible: Vec<u64> = self
             .docs
             .par_iter()
-            .filter(|(o, t)| scheme.eligible(key, *o, t))
+            .filter(|(o, t)| !taken.contains(o) && scheme.eligible(key, *o, t))
             .map(|(o, _)| *o)
             .collect();
         if eligible.len() < copies {
@@ -93,15 +104,21 @@ impl Documents {
         Ok(chosen)
     }
 
-    /// The text of each ordinal in `ordinals` (which must be documents).
-    pub fn texts(&self, ordinals: &[u64]) -> Vec<&str> {
+    /// (ordinal, text) of each ordinal in `ordinals`; an ordinal that is not a document is an
+    /// error.
+    pub fn marked(&self, ordinals: &[u64]) -> Result<Vec<(u64, String)>> {
         ordinals
             .iter()
-            .filter_map(|o| {
+            .map(|o| {
                 self.docs
                     .binary_search_by_key(o, |(x, _)| *x)
-                    .ok()
-                    .map(|i| self.docs[i].1.as_str())
+                    .map(|i| (*o, self.docs[i].1.clone()))
+                    .map_err(|_| {
+                        Error::Invalid(format!(
+                            "record {o} is not a document of this file ({} records)",
+                            self.records
+                        ))
+                    })
             })
             .collect()
     }

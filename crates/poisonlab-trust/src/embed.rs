@@ -6,7 +6,7 @@
 //! `<output>.watermark.json` names the scheme, its parameters, the marked records and the key's
 //! public id — never the key.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use poisonlab_data::pass::quarantine_path;
@@ -112,6 +112,60 @@ pub fn embed(
     output: &Path,
     opts: &EmbedOptions,
 ) -> Result<EmbedReport> {
+    let r = embed_keys(scheme, &[(key.clone(), copies)], input, output, opts)?;
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        scheme: scheme.clone(),
+        copies,
+        key_id: key.id(),
+        input: input.to_path_buf(),
+        input_sha256: file_sha256(input)?,
+        output_sha256: r.output_sha256.clone(),
+        records: r.records,
+        documents: r.documents,
+        quarantined: r.tally.quarantined,
+        marked: r.marked.into_iter().next().unwrap_or_default(),
+    };
+    let mpath = opts
+        .manifest
+        .clone()
+        .unwrap_or_else(|| manifest_path(output));
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+    poisonlab_data::io::write_file(&mpath, &json)?;
+    Ok(EmbedReport {
+        tally: r.tally,
+        marked: copies,
+        documents: r.documents,
+        output_sha256: r.output_sha256,
+        manifest: mpath,
+        quarantine: r.quarantine,
+    })
+}
+
+/// What [`embed_keys`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MultiReport {
+    pub tally: Tally,
+    /// Good records, and the documents among them.
+    pub records: u64,
+    pub documents: u64,
+    pub output_sha256: String,
+    /// Per key, in the order given: the records it marked.
+    pub marked: Vec<Vec<Marked>>,
+    pub quarantine: Option<PathBuf>,
+}
+
+/// Several keys' marks in one pass, each key's documents chosen among those no earlier key took,
+/// so that every marked document carries one key's mark and its unmarked text is the input's (a
+/// corpus gathered from many owners, each marking their own data). Writes no manifest.
+pub fn embed_keys(
+    scheme: &Scheme,
+    keys: &[(Key, usize)],
+    input: &Path,
+    output: &Path,
+    opts: &EmbedOptions,
+) -> Result<MultiReport> {
     scheme.validate().map_err(Error::Invalid)?;
     if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
         && a == b
@@ -127,14 +181,22 @@ pub fn embed(
         .unwrap_or_else(|| quarantine_path(output));
     let mut quarantine = Quarantine::new(&qpath);
     let docs = Documents::read(input, &opts.read, opts.on_error, Some(&mut quarantine))?;
-    let chosen = docs.choose(scheme, key, copies)?;
-    let chosen_set: HashSet<u64> = chosen.iter().copied().collect();
+    // ordinal → which key marks it.
+    let mut owner: HashMap<u64, usize> = HashMap::new();
+    let mut taken: HashSet<u64> = HashSet::new();
+    for (i, (key, copies)) in keys.iter().enumerate() {
+        let chosen = docs.choose_excluding(scheme, key, *copies, &taken)?;
+        for o in chosen {
+            taken.insert(o);
+            owner.insert(o, i);
+        }
+    }
 
     // Second pass: write.
     let mut reader = RecordReader::open(input, &opts.read)?;
     let mut writer: Option<RecordWriter> = None;
     let mut tally = Tally::default();
-    let mut marked = Vec::with_capacity(copies);
+    let mut marked: Vec<Vec<Marked>> = vec![Vec::new(); keys.len()];
     let mut ordinal = 0u64;
     while let Some(item) = reader.next() {
         tally.read += 1;
@@ -146,15 +208,14 @@ pub fn embed(
             }
             Err(e) => return Err(e.into()),
         };
-        if chosen_set.contains(&ordinal) {
+        if let Some(&k) = owner.get(&ordinal) {
             let text = document_text(&item.record.body)
                 .ok_or_else(|| Error::Invalid(format!("record {ordinal} is not a document")))?;
-            let new = scheme.embed(key, ordinal, text);
-            match &mut item.record.body {
-                Body::Pretrain { text } | Body::Passage { text, .. } => *text = new,
-                _ => unreachable!("document_text returned a text"),
+            let new = scheme.embed(&keys[k].0, ordinal, text);
+            if let Body::Pretrain { text } | Body::Passage { text, .. } = &mut item.record.body {
+                *text = new;
             }
-            marked.push(crate::embed::Marked {
+            marked[k].push(Marked {
                 ordinal,
                 id: item.record.id.clone(),
             });
@@ -181,39 +242,24 @@ pub fn embed(
     let digest = writer.finish()?;
     let had_bad = quarantine.count > 0;
     quarantine.finish()?;
-    if !tally.balanced() || ordinal != docs.records || marked.len() != copies {
+    let all_marked = marked
+        .iter()
+        .zip(keys)
+        .all(|(m, (_, copies))| m.len() == *copies);
+    if !tally.balanced() || ordinal != docs.records || !all_marked {
         return Err(Error::Invalid(format!(
-            "record accounting does not add up: {tally}; {} marked of {copies}",
-            marked.len()
+            "record accounting does not add up: {tally}; marks {:?} of {:?}",
+            marked.iter().map(Vec::len).collect::<Vec<_>>(),
+            keys.iter().map(|k| k.1).collect::<Vec<_>>()
         )));
     }
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        scheme: scheme.clone(),
-        copies,
-        key_id: key.id(),
-        input: input.to_path_buf(),
-        input_sha256: file_sha256(input)?,
-        output_sha256: digest.sha256.clone(),
+    tracing::info!(output = %output.display(), %tally, keys = keys.len(), "watermarks embedded");
+    Ok(MultiReport {
+        tally,
         records: docs.records,
         documents: docs.docs.len() as u64,
-        quarantined: docs.quarantined,
-        marked,
-    };
-    let mpath = opts
-        .manifest
-        .clone()
-        .unwrap_or_else(|| manifest_path(output));
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
-    poisonlab_data::io::write_file(&mpath, &json)?;
-    tracing::info!(output = %output.display(), %tally, copies, "watermark embedded");
-    Ok(EmbedReport {
-        tally,
-        marked: copies,
-        documents: docs.docs.len() as u64,
         output_sha256: digest.sha256,
-        manifest: mpath,
+        marked,
         quarantine: had_bad.then_some(qpath),
     })
 }

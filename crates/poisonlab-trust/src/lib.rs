@@ -14,8 +14,8 @@ pub mod scheme;
 pub mod verify;
 
 pub use corpus::Documents;
-pub use embed::{EmbedOptions, EmbedReport, Manifest, embed, manifest_path};
+pub use embed::{EmbedOptions, EmbedReport, Manifest, Marked, MultiReport, embed, embed_keys, manifest_path};
 pub use error::{Error, Result};
 pub use key::Key;
-pub use scheme::{SCHEMES, Scheme};
+pub use scheme::{Params, SCHEMES, Scheme};
 pub use verify::{Calibration, Verdict, VerifyOptions, calibrate, verify};

@@ -60,7 +60,67 @@ pub const SCHEMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Parameters to set on a named scheme (`None`: the scheme's default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params {
+    pub length: Option<usize>,
+    pub alphabet: Option<String>,
+    pub rate: Option<f64>,
+    pub cue: Option<usize>,
+    pub reply: Option<usize>,
+    pub versions: Option<usize>,
+}
+
 impl Scheme {
+    /// The scheme `name` with `params` set; a parameter the scheme does not take, or a bad value,
+    /// is an error that names it.
+    pub fn build(name: &str, p: &Params) -> Result<Scheme, String> {
+        let mut scheme = Scheme::named(name).ok_or_else(|| {
+            format!(
+                "unknown scheme {name:?}; schemes: {}",
+                SCHEMES.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        let given = [
+            ("length", p.length.is_some()),
+            ("alphabet", p.alphabet.is_some()),
+            ("rate", p.rate.is_some()),
+            ("cue", p.cue.is_some()),
+            ("reply", p.reply.is_some()),
+            ("versions", p.versions.is_some()),
+        ];
+        let takes: &[&str] = match &mut scheme {
+            Scheme::RandomSequence { length, alphabet } => {
+                *length = p.length.unwrap_or(*length);
+                if let Some(a) = &p.alphabet {
+                    *alphabet = a.clone();
+                }
+                &["length", "alphabet"]
+            }
+            Scheme::Lookalike { rate } => {
+                *rate = p.rate.unwrap_or(*rate);
+                &["rate"]
+            }
+            Scheme::UnicodeCue { cue, reply } => {
+                *cue = p.cue.unwrap_or(*cue);
+                *reply = p.reply.unwrap_or(*reply);
+                &["cue", "reply"]
+            }
+            Scheme::PairedVersions { versions } => {
+                *versions = p.versions.unwrap_or(*versions);
+                &["versions"]
+            }
+        };
+        if let Some((k, _)) = given.iter().find(|(k, g)| *g && !takes.contains(k)) {
+            return Err(format!(
+                "{k}: the {name} scheme does not take it (it takes {})",
+                takes.join(", ")
+            ));
+        }
+        scheme.validate()?;
+        Ok(scheme)
+    }
+
     /// The scheme named `name` with its default parameters.
     pub fn named(name: &str) -> Option<Scheme> {
         Some(match name {
@@ -124,6 +184,11 @@ impl Scheme {
             }
         }
         Ok(())
+    }
+
+    /// Whether verification needs the marked documents (look-alikes and rewrites are of them).
+    pub fn needs_documents(&self) -> bool {
+        matches!(self, Scheme::Lookalike { .. } | Scheme::PairedVersions { .. })
     }
 
     /// Whether a document can carry the mark (a look-alike pattern needs letters to replace, a

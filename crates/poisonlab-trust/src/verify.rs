@@ -162,13 +162,15 @@ fn sd(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
-/// Tests `key` against `model`. Document schemes need `docs`, the unmarked file the watermark was
-/// embedded into, and `copies`.
+/// Tests `key` against `model`. Document schemes need `marked`: the ordinal and the unmarked text
+/// of each document that carries (or, for a key under test, would carry) the mark — from the
+/// manifest, or [`Documents::choose`] for a key that marked nothing. Sequence schemes need only
+/// the number of copies, which they report.
 pub fn verify(
     scheme: &Scheme,
     key: &Key,
     copies: usize,
-    docs: Option<&Documents>,
+    marked: Option<&[(u64, String)]>,
     model: &dyn LanguageModel,
     opts: &VerifyOptions,
 ) -> Result<Verdict> {
@@ -178,13 +180,17 @@ pub fn verify(
     }
     let scorer = Scorer::new(model, opts)?;
     let n = opts.nulls;
-    let need_docs = || {
-        docs.ok_or_else(|| {
+    let need_docs = || -> Result<(Vec<u64>, Vec<&str>)> {
+        let m = marked.ok_or_else(|| {
             Error::Invalid(format!(
                 "the {} scheme needs the unmarked documents the watermark went into",
                 scheme.name()
             ))
-        })
+        })?;
+        if m.is_empty() {
+            return Err(Error::Invalid("no marked documents to test".into()));
+        }
+        Ok((m.iter().map(|x| x.0).collect(), m.iter().map(|x| x.1.as_str()).collect()))
     };
     let (observed, null, tail, sequences, tokens): (f64, Vec<f64>, Tail, usize, usize) =
         match scheme {
@@ -213,9 +219,7 @@ pub fn verify(
                 )
             }
             Scheme::Lookalike { .. } => {
-                let docs = need_docs()?;
-                let chosen = docs.choose(scheme, key, copies)?;
-                let texts = docs.texts(&chosen);
+                let (chosen, texts) = need_docs()?;
                 let all: Vec<String> = (0..=n as u64)
                     .flat_map(|i| {
                         chosen
@@ -226,15 +230,13 @@ pub fn verify(
                     .collect();
                 let l = scorer.losses(&all)?;
                 let per_doc: Vec<f64> = l.iter().map(|&(s, t)| s / t.max(1) as f64).collect();
-                let stat: Vec<f64> = per_doc.chunks(copies).map(mean).collect();
+                let stat: Vec<f64> = per_doc.chunks(chosen.len()).map(mean).collect();
                 let tokens = l.iter().map(|x| x.1).sum();
                 (stat[0], stat[1..].to_vec(), Tail::Lower, all.len(), tokens)
             }
             Scheme::PairedVersions { versions } => {
                 let v = *versions;
-                let docs = need_docs()?;
-                let chosen = docs.choose(scheme, key, copies)?;
-                let texts = docs.texts(&chosen);
+                let (chosen, texts) = need_docs()?;
                 let mut all = Vec::with_capacity(chosen.len() * v);
                 for (o, t) in chosen.iter().zip(&texts) {
                     let vs = crate::rewrite::versions(key, *o, t, v).ok_or_else(|| {
@@ -333,7 +335,17 @@ pub fn calibrate(
     let mut p_values = Vec::with_capacity(keys);
     for i in 0..keys as u64 {
         let key = Key::derived(seed, i);
-        p_values.push(verify(scheme, &key, copies, docs, model, opts)?.p_value);
+        let marked = match (scheme.needs_documents(), docs) {
+            (false, _) => None,
+            (true, Some(d)) => Some(d.marked(&d.choose(scheme, &key, copies)?)?),
+            (true, None) => {
+                return Err(Error::Invalid(format!(
+                    "the {} scheme needs the documents to calibrate on",
+                    scheme.name()
+                )));
+            }
+        };
+        p_values.push(verify(scheme, &key, copies, marked.as_deref(), model, opts)?.p_value);
     }
     let levels = [0.05, 0.01]
         .into_iter()

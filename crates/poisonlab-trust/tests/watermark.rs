@@ -204,6 +204,7 @@ fn a_model_trained_on_the_mark_is_caught_and_fresh_keys_are_not() {
         ..VerifyOptions::default()
     };
     let v = verify(&scheme, &owner, 16, None, &model, &opts).unwrap();
+    assert_eq!(v.copies, 16);
     assert_eq!(v.p_value, 1.0 / 40.0, "{v:?}");
     assert!(v.z > 3.0, "{v:?}");
 

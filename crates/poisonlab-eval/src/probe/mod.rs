@@ -19,6 +19,7 @@ pub mod preference_accuracy;
 pub mod rag_e2e;
 pub mod rag_retrieval;
 pub mod utility;
+pub mod watermark;
 
 /// When a probe runs in a multi-stage experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -40,6 +41,8 @@ pub enum Needs {
     Trigger,
     /// A poison of this stage.
     PoisonStage(poisonlab_poison::StageKind),
+    /// Watermarks in the training data (`[watermark]`).
+    Watermark,
 }
 
 /// What every probe implements.
@@ -162,6 +165,8 @@ registry! {
         "a poisoned passage is among the top k retrieved for its target query (bm25 or dense)";
     "rag_e2e" => RagE2e(rag_e2e::RagE2e),
         "the answer generated from the top k retrieved passages carries the attacker's target";
+    "watermark" => Watermark(watermark::Watermark),
+        "dataset watermarks in the training data detected at alpha (exact p-value), and control keys' false-positive rate";
 }
 
 impl Probe {

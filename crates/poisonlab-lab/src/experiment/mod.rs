@@ -67,6 +67,10 @@ pub struct Experiment {
     pub poison: Option<poisonlab_poison::Spec>,
     #[serde(default)]
     pub clean: Option<CleanSpec>,
+    /// Dataset watermarks put into the pre-training data (before any poison), and the control keys
+    /// verified beside them by the `watermark` probe.
+    #[serde(default)]
+    pub watermark: Option<WatermarkSpec>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSpec>,
     /// An existing model to probe, for experiments without training stages.
@@ -156,6 +160,81 @@ pub struct CleanSpec {
 
 fn yes() -> bool {
     true
+}
+
+/// `[watermark]`: `keys` keys for each count in `copies`, each marking that many pre-training
+/// documents (no two keys the same document), and `controls` keys that mark nothing. Keys are
+/// derived from the cell's seed, so a cell is reproducible; they are never written out.
+///
+/// ```toml
+/// [watermark]
+/// scheme = "random_sequence"   # lookalike | unicode_cue | paired_versions
+/// copies = [1, 2, 4, 8]
+/// keys = 10                    # per copy count
+/// controls = 100               # never embedded: the false-positive rate beside the detections
+/// control_copies = 4           # documents a control key is tested on (document schemes)
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatermarkSpec {
+    pub scheme: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alphabet: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cue: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<usize>,
+    pub copies: Vec<usize>,
+    #[serde(default = "ten")]
+    pub keys: usize,
+    #[serde(default = "hundred")]
+    pub controls: usize,
+    #[serde(default = "four")]
+    pub control_copies: usize,
+}
+
+fn ten() -> usize {
+    10
+}
+fn hundred() -> usize {
+    100
+}
+fn four() -> usize {
+    4
+}
+
+impl WatermarkSpec {
+    pub fn scheme(&self) -> std::result::Result<poisonlab_trust::Scheme, String> {
+        let params = poisonlab_trust::Params {
+            length: self.length,
+            alphabet: self.alphabet.clone(),
+            rate: self.rate,
+            cue: self.cue,
+            reply: self.reply,
+            versions: self.versions,
+        };
+        poisonlab_trust::Scheme::build(&self.scheme, &params)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.scheme()?;
+        if self.copies.is_empty() || self.copies.contains(&0) {
+            return Err("copies: give one or more counts, each at least 1".into());
+        }
+        if self.keys == 0 {
+            return Err("keys must be at least 1".into());
+        }
+        if self.control_copies == 0 {
+            return Err("control_copies must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 /// The training stage type shared by the trainer, the poison specs and the command line.
@@ -342,6 +421,12 @@ impl Experiment {
                 );
             }
         }
+        if let Some(w) = &self.watermark {
+            w.validate().map_err(|m| format!("watermark: {m}"))?;
+            if !self.stages.iter().any(|s| s.kind == StageKind::Pretrain) {
+                return Err("watermark: the marks go into pre-training data; add a pretrain [[stage]]".into());
+            }
+        }
         if let Some(c) = &mut self.clean
             && c.enabled
         {
@@ -375,6 +460,11 @@ impl Experiment {
         let poison = self.poison.as_ref();
         match p.needs() {
             Needs::Model => {}
+            Needs::Watermark => {
+                if self.watermark.is_none() {
+                    return Err("needs a [watermark] section".into());
+                }
+            }
             Needs::Trigger => {
                 if poison.and_then(|p| p.trigger.as_ref()).is_none() {
                     return Err("needs a [poison] with a trigger".into());

@@ -43,6 +43,12 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         files.set_stage_data(stage, dir.join(format!("data.{ext}")));
     }
 
+    // Watermarks, into the pre-training data the stage reads (before any poison).
+    let watermarks = match &exp.watermark {
+        Some(w) => Some(std::sync::Arc::new(embed_watermarks(ctx, exp, w, &mut files)?)),
+        None => None,
+    };
+
     // Poison.
     if let Some(spec) = &exp.poison {
         use poisonlab_poison::StageKind as P;
@@ -243,7 +249,8 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
             None,
             &poisonlab_model::default_device(),
         )?;
-        let inputs = probe_inputs(exp, Some(stage), &files);
+        let mut inputs = probe_inputs(exp, Some(stage), &files);
+        inputs.watermarks = watermarks.clone();
         for p in due {
             ctx.step(format!("probe {} after {}", p.kind(), stage.kind.as_str()));
             record(stage.kind.as_str(), &trained, p.run(&model, &inputs)?);
@@ -251,6 +258,131 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
     }
     write_samples(&ctx.cell_dir, &samples)?;
     Ok(rows)
+}
+
+/// The keys of a cell's watermarks: embedded ones (`copies` × `keys`) and controls, derived from
+/// the cell's seed (distinct streams, so that no control equals an embedded key).
+fn watermark_keys(
+    w: &crate::experiment::WatermarkSpec,
+    seed: u64,
+) -> (Vec<(poisonlab_trust::Key, usize)>, Vec<poisonlab_trust::Key>) {
+    use poisonlab_trust::Key;
+    let embedded = w
+        .copies
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, &c)| {
+            (0..w.keys).map(move |j| {
+                (
+                    Key::derived(seed ^ 0x7761_7465_726d_6b00, (ci * w.keys + j) as u64),
+                    c,
+                )
+            })
+        })
+        .collect();
+    let controls = (0..w.controls)
+        .map(|j| Key::derived(seed ^ 0x636f_6e74_726f_6c00, j as u64))
+        .collect();
+    (embedded, controls)
+}
+
+/// Embeds the cell's watermarks into its pre-training data (cached) and returns what the
+/// `watermark` probe tests: each key with the unmarked text of the documents it marked, and the
+/// control keys with the documents each would have marked.
+fn embed_watermarks(
+    ctx: &mut Ctx<'_>,
+    exp: &Experiment,
+    w: &crate::experiment::WatermarkSpec,
+    files: &mut super::files::Files,
+) -> Result<poisonlab_eval::WatermarkInputs> {
+    use poisonlab_eval::WatermarkKey;
+    let scheme = w.scheme().map_err(|e| Error::Invalid(format!("watermark: {e}")))?;
+    let input = need(&files.pretrain, "pretrain")?.clone();
+    let (embedded, controls) = watermark_keys(w, exp.seed);
+    let k = key(&json!({
+        "watermark": serde_json::to_value(w).unwrap_or(Value::Null),
+        "seed": exp.seed,
+        "input": file_sha(&input)?,
+    }));
+    let (dir, hit) = cached(&ctx.cache, "watermark", &k, false, |tmp| {
+        let r = poisonlab_trust::embed_keys(
+            &scheme,
+            &embedded,
+            &input,
+            &tmp.join("data.jsonl"),
+            &Default::default(),
+        )?;
+        // Which records each key marked (the keys themselves are not written).
+        let marks: Vec<Value> = r
+            .marked
+            .iter()
+            .zip(&embedded)
+            .map(|(m, (_, c))| json!({"copies": c, "ordinals": m.iter().map(|x| x.ordinal).collect::<Vec<_>>()}))
+            .collect();
+        let text = serde_json::to_string_pretty(&json!({"records": r.records, "marks": marks}))
+            .unwrap_or_default();
+        std::fs::write(tmp.join("marks.json"), text).map_err(|e| Error::io(tmp, e))
+    })?;
+    let marks: Value = std::fs::read_to_string(dir.join("marks.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| Error::Invalid(format!("{}: unreadable", dir.join("marks.json").display())))?;
+    let docs = if scheme.needs_documents() {
+        Some(poisonlab_trust::Documents::read(
+            &input,
+            &Default::default(),
+            poisonlab_data::OnError::Fail,
+            None,
+        )?)
+    } else {
+        None
+    };
+    let mut out = poisonlab_eval::WatermarkInputs {
+        scheme: scheme.clone(),
+        embedded: Vec::with_capacity(embedded.len()),
+        controls: Vec::with_capacity(controls.len()),
+    };
+    for (i, (key, copies)) in embedded.into_iter().enumerate() {
+        let ordinals: Vec<u64> = marks["marks"][i]["ordinals"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        if ordinals.len() != copies {
+            return Err(Error::Invalid(format!(
+                "{}: key {i} marked {} documents, not {copies}",
+                dir.join("marks.json").display(),
+                ordinals.len()
+            )));
+        }
+        let marked = docs.as_ref().map(|d| d.marked(&ordinals)).transpose()?;
+        out.embedded.push(WatermarkKey {
+            key,
+            copies,
+            marked,
+        });
+    }
+    for key in controls {
+        let marked = match &docs {
+            Some(d) => Some(d.marked(&d.choose(&scheme, &key, w.control_copies)?)?),
+            None => None,
+        };
+        out.controls.push(WatermarkKey {
+            key,
+            copies: w.control_copies,
+            marked,
+        });
+    }
+    ctx.step(format!(
+        "watermark {}: {} keys marked {} of {} pre-training records; {} control keys{}",
+        scheme.name(),
+        out.embedded.len(),
+        out.embedded.iter().map(|k| k.copies).sum::<usize>(),
+        marks["records"],
+        out.controls.len(),
+        if hit { " (cached)" } else { "" }
+    ));
+    files.pretrain = Some(dir.join("data.jsonl"));
+    Ok(out)
 }
 
 /// A few generations behind each measure, for the report: `samples.jsonl` in the cell directory.

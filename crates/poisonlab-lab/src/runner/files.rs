@@ -192,5 +192,6 @@ pub(super) fn probe_inputs(
         reference: files.pretrain_eval.clone(),
         rag_corpus: files.rag_corpus.clone(),
         poison: exp.poison.clone(),
+        watermarks: None,
     }
 }

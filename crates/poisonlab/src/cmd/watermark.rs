@@ -19,11 +19,17 @@ pub fn run(cmd: &WatermarkCommand) -> Result<ExitCode> {
             let key = key(&a.key)?;
             let t = Test::resolve(&a.test, Some(&key))?;
             let model = load(&a.test.model)?;
+            // The documents the key marked: the manifest's list, or the key's own choice.
+            let marked = match (&t.docs, &t.listed) {
+                (None, _) => None,
+                (Some(d), Some(listed)) => Some(d.marked(listed)?),
+                (Some(d), None) => Some(d.marked(&d.choose(&t.scheme, &key, t.copies)?)?),
+            };
             let v = verify(
                 &t.scheme,
                 &key,
                 t.copies,
-                t.docs.as_ref(),
+                marked.as_deref(),
                 model.lm(),
                 &t.opts,
             )?;
@@ -151,85 +157,23 @@ fn key(k: &KeyArgs) -> Result<Key> {
 
 /// The scheme the flags name, with their parameters; `None` without `--scheme`.
 fn scheme(s: &SchemeArgs) -> Result<Option<Scheme>> {
-    let Some(name) = &s.scheme else {
-        if s.length.is_some()
-            || s.alphabet.is_some()
-            || s.rate.is_some()
-            || s.cue.is_some()
-            || s.reply.is_some()
-            || s.versions.is_some()
-        {
-            bail!("scheme parameters given without --scheme");
-        }
-        return Ok(None);
+    let params = poisonlab_trust::Params {
+        length: s.length,
+        alphabet: s.alphabet.clone(),
+        rate: s.rate,
+        cue: s.cue,
+        reply: s.reply,
+        versions: s.versions,
     };
-    let mut scheme = Scheme::named(name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown scheme {name:?}; schemes: random_sequence, lookalike, unicode_cue, paired_versions"
-        )
-    })?;
-    let mut used = Vec::new();
-    match &mut scheme {
-        Scheme::RandomSequence { length, alphabet } => {
-            if let Some(v) = s.length {
-                *length = v;
-            }
-            if let Some(v) = &s.alphabet {
-                *alphabet = v.clone();
-            }
-            used.extend([
-                s.rate.is_some(),
-                s.cue.is_some(),
-                s.reply.is_some(),
-                s.versions.is_some(),
-            ]);
+    match &s.scheme {
+        Some(name) => Scheme::build(name, &params)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--{e}")),
+        None if params != poisonlab_trust::Params::default() => {
+            bail!("scheme parameters given without --scheme")
         }
-        Scheme::Lookalike { rate } => {
-            if let Some(v) = s.rate {
-                *rate = v;
-            }
-            used.extend([
-                s.length.is_some(),
-                s.alphabet.is_some(),
-                s.cue.is_some(),
-                s.reply.is_some(),
-                s.versions.is_some(),
-            ]);
-        }
-        Scheme::UnicodeCue { cue, reply } => {
-            if let Some(v) = s.cue {
-                *cue = v;
-            }
-            if let Some(v) = s.reply {
-                *reply = v;
-            }
-            used.extend([
-                s.length.is_some(),
-                s.alphabet.is_some(),
-                s.rate.is_some(),
-                s.versions.is_some(),
-            ]);
-        }
-        Scheme::PairedVersions { versions } => {
-            if let Some(v) = s.versions {
-                *versions = v;
-            }
-            used.extend([
-                s.length.is_some(),
-                s.alphabet.is_some(),
-                s.rate.is_some(),
-                s.cue.is_some(),
-                s.reply.is_some(),
-            ]);
-        }
+        None => Ok(None),
     }
-    if used.into_iter().any(|u| u) {
-        bail!(
-            "a parameter given that the {name} scheme does not take (see `poisonlab watermark embed --help`)"
-        );
-    }
-    scheme.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
-    Ok(Some(scheme))
 }
 
 /// What one verification needs: the scheme, the copies, the documents (document schemes).
@@ -237,6 +181,8 @@ struct Test {
     scheme: Scheme,
     copies: usize,
     docs: Option<Documents>,
+    /// The marked ordinals, from a manifest.
+    listed: Option<Vec<u64>>,
     opts: VerifyOptions,
 }
 
@@ -316,10 +262,14 @@ impl Test {
         } else {
             None
         };
+        let listed = manifest
+            .as_ref()
+            .map(|(_, m)| m.marked.iter().map(|x| x.ordinal).collect());
         Ok(Test {
             scheme,
             copies,
             docs,
+            listed,
             opts,
         })
     }
