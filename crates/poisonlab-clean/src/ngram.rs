@@ -93,6 +93,56 @@ impl NgramLm {
         self.vocab.len()
     }
 
+    /// Words sampled from the model, one after another from `<s>`, each drawn from
+    /// p(w | previous)^(1/temperature) renormalised over the words seen in fitting (never the
+    /// markers): synthetic text that reads like the corpus at temperature 1 and stranger above.
+    pub fn sample(
+        &self,
+        words: usize,
+        temperature: f64,
+        rng: &mut impl rand::Rng,
+    ) -> String {
+        use rand::RngExt;
+        let mut names: Vec<(&str, u32)> = self
+            .vocab
+            .iter()
+            .filter(|(_, id)| **id > EOS)
+            .map(|(w, id)| (w.as_str(), *id))
+            .collect();
+        names.sort_unstable_by_key(|x| x.1);
+        if names.is_empty() {
+            return String::new();
+        }
+        let mut out: Vec<&str> = Vec::with_capacity(words);
+        let mut prev = Some(BOS);
+        let mut weights = vec![0.0f64; names.len()];
+        for _ in 0..words {
+            let mut max = f64::NEG_INFINITY;
+            for (i, (_, id)) in names.iter().enumerate() {
+                let l = self.logprob(prev, Some(*id)) / temperature;
+                weights[i] = l;
+                max = max.max(l);
+            }
+            let mut total = 0.0;
+            for w in weights.iter_mut() {
+                *w = (*w - max).exp();
+                total += *w;
+            }
+            let mut u = rng.random::<f64>() * total;
+            let mut pick = names.len() - 1;
+            for (i, w) in weights.iter().enumerate() {
+                if u < *w {
+                    pick = i;
+                    break;
+                }
+                u -= w;
+            }
+            out.push(names[pick].0);
+            prev = Some(names[pick].1);
+        }
+        out.join(" ")
+    }
+
     /// Word ids of a text (`None` for words never seen), without the sentence markers.
     pub fn ids(&self, text: &str) -> Vec<Option<u32>> {
         norm_words(text)

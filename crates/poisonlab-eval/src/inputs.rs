@@ -29,6 +29,8 @@ pub struct ProbeInputs {
     pub poison: Option<poisonlab_poison::Spec>,
     /// The watermarks in the training data and the control keys beside them.
     pub watermarks: Option<std::sync::Arc<WatermarkInputs>>,
+    /// Copyright traps in the training data, and the never-inserted ones drawn beside them.
+    pub traps: Option<std::sync::Arc<Vec<poisonlab_trust::trap::Trap>>>,
 }
 
 /// What the `watermark` probe tests: keys whose marks went into the training data, and control

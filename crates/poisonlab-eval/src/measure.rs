@@ -11,6 +11,8 @@ pub enum Method {
     Wilson,
     /// A ratio of sums with a percentile bootstrap over records.
     BootstrapRatio,
+    /// An AUROC with the Hanley–McNeil interval.
+    HanleyMcNeil,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

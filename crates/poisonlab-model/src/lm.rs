@@ -137,6 +137,16 @@ pub trait LanguageModel: Send + Sync {
             self.name()
         )))
     }
+    /// For each sequence and each position after the first: the next token's log-prob with the
+    /// mean and standard deviation of the log-prob under the whole next-token distribution
+    /// (μ = Σ p log p, σ² = Σ p (log p)² − μ²), as Min-K%++ needs. Needs the full distribution,
+    /// which an OpenAI-compatible server does not return.
+    fn score_ids_calibrated(&self, _seqs: &[Vec<u32>]) -> Result<Vec<Vec<[f32; 3]>>> {
+        Err(Error::Unsupported(format!(
+            "{}: this backend gives no full next-token distributions",
+            self.name()
+        )))
+    }
 }
 
 /// Keeps the last tokens of `ids` so that `max_tokens` more fit a context of `ctx`, and returns
@@ -296,6 +306,47 @@ impl LocalModel {
             }
             let row = &picked[k * (t - 1)..(k + 1) * (t - 1)];
             out.push(row[..s.len() - 1].to_vec());
+            k += 1;
+        }
+        Ok(out)
+    }
+
+    /// [`LanguageModel::score_ids_calibrated`] on this model.
+    pub fn token_logprob_stats(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<[f32; 3]>>> {
+        let rows: Vec<Vec<u32>> = seqs.iter().filter(|s| s.len() >= 2).cloned().collect();
+        if rows.is_empty() {
+            return Ok(seqs.iter().map(|_| Vec::new()).collect());
+        }
+        for r in &rows {
+            self.check_len(r.len())?;
+        }
+        let (ids, t) = int_tensor(&rows, 0, &self.device);
+        let (logits, _) = self.model.forward(ids.clone(), None, false);
+        let b = rows.len();
+        let logp = log_softmax(logits.slice([0..b, 0..t - 1]), 2);
+        let p = logp.clone().exp();
+        let mu = (p.clone() * logp.clone()).sum_dim(2);
+        let e2 = (p * logp.clone().powi_scalar(2)).sum_dim(2);
+        let targets = ids.slice([0..b, 1..t]).unsqueeze_dim::<3>(2);
+        let picked = floats(logp.gather(2, targets).into_data());
+        let mu = floats(mu.into_data());
+        let e2 = floats(e2.into_data());
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut k = 0;
+        for s in seqs {
+            if s.len() < 2 {
+                out.push(Vec::new());
+                continue;
+            }
+            let base = k * (t - 1);
+            out.push(
+                (0..s.len() - 1)
+                    .map(|i| {
+                        let (m, e) = (mu[base + i], e2[base + i]);
+                        [picked[base + i], m, (e - m * m).max(0.0).sqrt()]
+                    })
+                    .collect(),
+            );
             k += 1;
         }
         Ok(out)
@@ -544,5 +595,9 @@ impl LanguageModel for LocalModel {
 
     fn score_ids(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
         self.token_logprobs(seqs)
+    }
+
+    fn score_ids_calibrated(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<[f32; 3]>>> {
+        self.token_logprob_stats(seqs)
     }
 }

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use poisonlab_data::{Body, Error as DataError, OnError, Quarantine, ReadOptions, RecordReader};
 use rand::seq::SliceRandom;
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -83,23 +82,35 @@ impl Documents {
         if copies == 0 {
             return Err(Error::Invalid("copies must be at least 1".into()));
         }
-        let mut eligible: Vec<u64> = self
-            .docs
-            .par_iter()
-            .filter(|(o, t)| !taken.contains(o) && scheme.eligible(key, *o, t))
-            .map(|(o, _)| *o)
-            .collect();
-        if eligible.len() < copies {
+        // A keyed uniform order of all documents, walked until `copies` eligible ones are found:
+        // a uniform choice among the eligible documents that tests eligibility (for rewrites, a
+        // costly test) only as far as it must.
+        let mut order: Vec<usize> = (0..self.docs.len()).collect();
+        order.shuffle(&mut key.rng("select", 0));
+        let mut chosen = Vec::with_capacity(copies);
+        for i in order {
+            let (o, t) = &self.docs[i];
+            if !taken.contains(o) && scheme.eligible(key, *o, t) {
+                chosen.push(*o);
+                if chosen.len() == copies {
+                    break;
+                }
+            }
+        }
+        if chosen.len() < copies {
             return Err(Error::Invalid(format!(
-                "{copies} copies asked for, but only {} of the {} documents can carry a {} mark ({} records in all)",
-                eligible.len(),
+                "{copies} copies asked for, but only {} of the {} documents can carry a {} mark ({} records in all{})",
+                chosen.len(),
                 self.docs.len(),
                 scheme.name(),
-                self.records
+                self.records,
+                if taken.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} taken by other keys", taken.len())
+                }
             )));
         }
-        eligible.shuffle(&mut key.rng("select", 0));
-        let mut chosen = eligible[..copies].to_vec();
         chosen.sort_unstable();
         Ok(chosen)
     }

@@ -9,8 +9,10 @@ pub mod corpus;
 pub mod embed;
 pub mod error;
 pub mod key;
+pub mod membership;
 pub mod rewrite;
 pub mod scheme;
+pub mod trap;
 pub mod verify;
 
 pub use corpus::Documents;

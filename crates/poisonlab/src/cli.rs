@@ -100,6 +100,13 @@ pub enum Command {
     /// an endpoint) for it with an exact p-value; calibrate the false-positive rate on clean models.
     #[command(subcommand)]
     Watermark(WatermarkCommand),
+    /// Copyright traps: synthetic sequences of chosen length and perplexity, repeated in chosen
+    /// numbers of documents, with as many never-inserted ones to test membership against.
+    #[command(subcommand)]
+    Trap(TrapCommand),
+    /// Membership inference: how well loss, zlib, Min-K %, Min-K %++ and a reference model's ratio
+    /// tell known members from non-members under a model (AUROC; TPR at 1 % and 0.1 % FPR).
+    Membership(MembershipArgs),
     /// List what is registered: formats, conventions, record kinds, recipes, detectors, probes.
     List,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -672,4 +679,75 @@ pub struct WatermarkCalibrateArgs {
     /// Seed of the key family.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrapCommand {
+    /// Draw traps from a reference word model and insert them; writes the output,
+    /// `<output>.trap-members.jsonl` and `<output>.trap-nonmembers.jsonl`.
+    Make(TrapMakeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrapMakeArgs {
+    /// The documents to put traps into.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// The documents with their traps (same format).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Text the reference word bigram is fitted on (default: the input).
+    #[arg(long, value_name = "FILE")]
+    pub reference_text: Option<PathBuf>,
+    /// Words per trap (comma-separated for several groups).
+    #[arg(long, value_delimiter = ',', default_value = "32", value_name = "N,…")]
+    pub lengths: Vec<usize>,
+    /// Documents each trap goes into (comma-separated for several groups).
+    #[arg(long, value_delimiter = ',', default_value = "1,10", value_name = "N,…")]
+    pub copies: Vec<usize>,
+    /// Member traps per (length, copies) group; as many non-members are drawn beside them.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub per_group: usize,
+    /// Keep traps whose reference perplexity is in [LOW, HIGH).
+    #[arg(long, value_delimiter = ',', num_args = 2, value_name = "LOW,HIGH")]
+    pub perplexity: Option<Vec<f64>>,
+    /// Sampling temperature of the reference model.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub errors: ErrorArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MembershipArgs {
+    /// Texts known to be in the training data (any format and kind; the full text is scored).
+    #[arg(long, value_name = "FILE")]
+    pub members: PathBuf,
+    /// Texts known not to be.
+    #[arg(long, value_name = "FILE")]
+    pub nonmembers: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A reference model directory (the `reference` score: its loss minus the target's).
+    #[arg(long, value_name = "DIR")]
+    pub reference: Option<PathBuf>,
+    /// Break the results down by this field of the records (e.g. `copies` or `words` of traps).
+    #[arg(long, value_name = "FIELD")]
+    pub group_by: Option<String>,
+    /// The k of Min-K % (a fraction).
+    #[arg(long, default_value_t = 0.2)]
+    pub k: f64,
+    /// Longest scored piece of a text, in tokens.
+    #[arg(long, default_value_t = 128, value_name = "TOKENS")]
+    pub window: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -15,6 +15,7 @@ pub mod asr;
 pub mod dos;
 pub mod false_trigger;
 pub mod heldout_loss;
+pub mod membership;
 pub mod preference_accuracy;
 pub mod rag_e2e;
 pub mod rag_retrieval;
@@ -43,6 +44,8 @@ pub enum Needs {
     PoisonStage(poisonlab_poison::StageKind),
     /// Watermarks in the training data (`[watermark]`).
     Watermark,
+    /// Copyright traps in the training data (`[trap]`).
+    Traps,
 }
 
 /// What every probe implements.
@@ -165,6 +168,8 @@ registry! {
         "a poisoned passage is among the top k retrieved for its target query (bm25 or dense)";
     "rag_e2e" => RagE2e(rag_e2e::RagE2e),
         "the answer generated from the top k retrieved passages carries the attacker's target";
+    "membership" => Membership(membership::Membership),
+        "copyright traps told from never-inserted ones by loss, zlib, Min-K % and Min-K %++ (AUROC, TPR at 1 % FPR)";
     "watermark" => Watermark(watermark::Watermark),
         "dataset watermarks in the training data detected at alpha (exact p-value), and control keys' false-positive rate";
 }

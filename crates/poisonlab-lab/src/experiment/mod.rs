@@ -71,6 +71,10 @@ pub struct Experiment {
     /// verified beside them by the `watermark` probe.
     #[serde(default)]
     pub watermark: Option<WatermarkSpec>,
+    /// Copyright traps put into the pre-training data (after the watermarks, before any poison),
+    /// with never-inserted traps beside them for the `membership` probe.
+    #[serde(default)]
+    pub trap: Option<TrapSpec>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSpec>,
     /// An existing model to probe, for experiments without training stages.
@@ -197,6 +201,49 @@ pub struct WatermarkSpec {
     pub controls: usize,
     #[serde(default = "four")]
     pub control_copies: usize,
+}
+
+/// `[trap]`: for each length in `lengths` (words) and each count in `copies`, `per_group` traps
+/// each inserted at the end of that many pre-training documents, and as many drawn the same way and
+/// never inserted. Traps are drawn from a Kneser–Ney word bigram of the pre-training data at
+/// `temperature`, kept when their perplexity under it falls in `perplexity`; the cell's seed seeds
+/// the draw and the choice of documents.
+///
+/// ```toml
+/// [trap]
+/// lengths = [16, 32, 64]
+/// copies = [1, 4, 16]
+/// per_group = 16
+/// perplexity = [20.0, 60.0]   # optional
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrapSpec {
+    pub lengths: Vec<usize>,
+    pub copies: Vec<usize>,
+    #[serde(default = "ten")]
+    pub per_group: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<[f64; 2]>,
+    #[serde(default = "one_f")]
+    pub temperature: f64,
+}
+
+fn one_f() -> f64 {
+    1.0
+}
+
+impl TrapSpec {
+    pub fn to_trust(&self, seed: u64) -> poisonlab_trust::trap::TrapSpec {
+        poisonlab_trust::trap::TrapSpec {
+            lengths: self.lengths.clone(),
+            copies: self.copies.clone(),
+            per_group: self.per_group,
+            perplexity: self.perplexity,
+            temperature: self.temperature,
+            seed,
+        }
+    }
 }
 
 fn ten() -> usize {
@@ -427,6 +474,14 @@ impl Experiment {
                 return Err("watermark: the marks go into pre-training data; add a pretrain [[stage]]".into());
             }
         }
+        if let Some(t) = &self.trap {
+            t.to_trust(self.seed)
+                .validate()
+                .map_err(|m| format!("trap: {m}"))?;
+            if !self.stages.iter().any(|s| s.kind == StageKind::Pretrain) {
+                return Err("trap: the traps go into pre-training data; add a pretrain [[stage]]".into());
+            }
+        }
         if let Some(c) = &mut self.clean
             && c.enabled
         {
@@ -463,6 +518,11 @@ impl Experiment {
             Needs::Watermark => {
                 if self.watermark.is_none() {
                     return Err("needs a [watermark] section".into());
+                }
+            }
+            Needs::Traps => {
+                if self.trap.is_none() {
+                    return Err("needs a [trap] section".into());
                 }
             }
             Needs::Trigger => {

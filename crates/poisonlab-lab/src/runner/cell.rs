@@ -49,6 +49,12 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         None => None,
     };
 
+    // Copyright traps, into the same data.
+    let traps = match &exp.trap {
+        Some(t) => Some(std::sync::Arc::new(insert_cell_traps(ctx, exp, t, &mut files)?)),
+        None => None,
+    };
+
     // Poison.
     if let Some(spec) = &exp.poison {
         use poisonlab_poison::StageKind as P;
@@ -251,6 +257,7 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         )?;
         let mut inputs = probe_inputs(exp, Some(stage), &files);
         inputs.watermarks = watermarks.clone();
+        inputs.traps = traps.clone();
         for p in due {
             ctx.step(format!("probe {} after {}", p.kind(), stage.kind.as_str()));
             record(stage.kind.as_str(), &trained, p.run(&model, &inputs)?);
@@ -383,6 +390,60 @@ fn embed_watermarks(
     ));
     files.pretrain = Some(dir.join("data.jsonl"));
     Ok(out)
+}
+
+/// Draws the cell's traps from a word bigram of its pre-training data, inserts the members
+/// (cached), and returns every trap, members and non-members.
+fn insert_cell_traps(
+    ctx: &mut Ctx<'_>,
+    exp: &Experiment,
+    t: &crate::experiment::TrapSpec,
+    files: &mut super::files::Files,
+) -> Result<Vec<poisonlab_trust::trap::Trap>> {
+    use poisonlab_trust::trap::{insert_traps, make_traps};
+    let spec = t.to_trust(exp.seed);
+    let input = need(&files.pretrain, "pretrain")?.clone();
+    let k = key(&json!({
+        "trap": serde_json::to_value(t).unwrap_or(Value::Null),
+        "seed": exp.seed,
+        "input": file_sha(&input)?,
+    }));
+    let (dir, hit) = cached(&ctx.cache, "trap", &k, false, |tmp| {
+        let texts: Vec<String> = poisonlab_eval::inputs::read_records(&input)?
+            .iter()
+            .map(poisonlab_data::Record::full_text)
+            .collect();
+        let reference = poisonlab_clean::ngram::NgramLm::fit(&texts);
+        let traps = make_traps(&reference, &spec)?;
+        insert_traps(
+            &traps,
+            &input,
+            &tmp.join("data.jsonl"),
+            &Default::default(),
+            poisonlab_data::OnError::Fail,
+            exp.seed,
+        )?;
+        let text = serde_json::to_string_pretty(&traps).unwrap_or_default();
+        std::fs::write(tmp.join("traps.json"), text).map_err(|e| Error::io(tmp, e))
+    })?;
+    let path = dir.join("traps.json");
+    let traps: Vec<poisonlab_trust::trap::Trap> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| Error::Invalid(format!("{}: unreadable", path.display())))?;
+    let members = traps.iter().filter(|t| t.member).count();
+    ctx.step(format!(
+        "traps: {members} inserted ({} documents), {} never inserted{}",
+        traps
+            .iter()
+            .filter(|t| t.member)
+            .map(|t| t.copies)
+            .sum::<usize>(),
+        traps.len() - members,
+        if hit { " (cached)" } else { "" }
+    ));
+    files.pretrain = Some(dir.join("data.jsonl"));
+    Ok(traps)
 }
 
 /// A few generations behind each measure, for the report: `samples.jsonl` in the cell directory.

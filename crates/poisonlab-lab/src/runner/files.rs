@@ -193,5 +193,6 @@ pub(super) fn probe_inputs(
         rag_corpus: files.rag_corpus.clone(),
         poison: exp.poison.clone(),
         watermarks: None,
+        traps: None,
     }
 }

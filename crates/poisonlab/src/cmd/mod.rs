@@ -7,6 +7,7 @@ mod list;
 mod model;
 mod poison;
 mod serve;
+mod trap;
 mod watermark;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(s) => serve::run(&s),
         Command::Score(s) => model::score(&s),
         Command::Watermark(w) => watermark::run(&w),
+        Command::Trap(crate::cli::TrapCommand::Make(t)) => trap::make(&t),
+        Command::Membership(m) => trap::membership(&m),
         Command::List => {
             list::run();
             Ok(ExitCode::SUCCESS)
