@@ -96,12 +96,7 @@ impl NgramLm {
     /// Words sampled from the model, one after another from `<s>`, each drawn from
     /// p(w | previous)^(1/temperature) renormalised over the words seen in fitting (never the
     /// markers): synthetic text that reads like the corpus at temperature 1 and stranger above.
-    pub fn sample(
-        &self,
-        words: usize,
-        temperature: f64,
-        rng: &mut impl rand::Rng,
-    ) -> String {
+    pub fn sample(&self, words: usize, temperature: f64, rng: &mut impl rand::Rng) -> String {
         use rand::RngExt;
         let mut names: Vec<(&str, u32)> = self
             .vocab

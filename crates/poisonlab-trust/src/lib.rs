@@ -16,7 +16,9 @@ pub mod trap;
 pub mod verify;
 
 pub use corpus::Documents;
-pub use embed::{EmbedOptions, EmbedReport, Manifest, Marked, MultiReport, embed, embed_keys, manifest_path};
+pub use embed::{
+    EmbedOptions, EmbedReport, Manifest, Marked, MultiReport, embed, embed_keys, manifest_path,
+};
 pub use error::{Error, Result};
 pub use key::Key;
 pub use scheme::{Params, SCHEMES, Scheme};

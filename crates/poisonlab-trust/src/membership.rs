@@ -24,8 +24,14 @@ use crate::error::{Error, Result};
 
 pub const SCORES: &[(&str, &str)] = &[
     ("loss", "−mean token loss (Yeom et al. 2018)"),
-    ("zlib", "−mean token loss / zlib bytes (Carlini et al. 2021)"),
-    ("min_k", "mean log-prob of the k % least likely tokens (Shi et al. 2024)"),
+    (
+        "zlib",
+        "−mean token loss / zlib bytes (Carlini et al. 2021)",
+    ),
+    (
+        "min_k",
+        "mean log-prob of the k % least likely tokens (Shi et al. 2024)",
+    ),
     (
         "min_k_plus_plus",
         "Min-K % over log-probs standardised by the next-token distribution (Zhang et al. 2024); local models",
@@ -87,7 +93,10 @@ fn token_scores(
     calibrated: bool,
 ) -> Result<Vec<Vec<[f32; 3]>>> {
     let eos = model.eos_token_id()?.ok_or_else(|| {
-        Error::Invalid(format!("{}: the model has no end-of-text token", model.name()))
+        Error::Invalid(format!(
+            "{}: the model has no end-of-text token",
+            model.name()
+        ))
     })?;
     let ctx = model.context_length()?.unwrap_or(opts.window + 1);
     let window = opts.window.min(ctx.saturating_sub(1)).max(1);
@@ -114,9 +123,11 @@ fn token_scores(
             if calibrated {
                 model.score_ids_calibrated(c)
             } else {
-                model
-                    .score_ids(c)
-                    .map(|v| v.into_iter().map(|r| r.into_iter().map(|l| [l, 0.0, 0.0]).collect()).collect())
+                model.score_ids(c).map(|v| {
+                    v.into_iter()
+                        .map(|r| r.into_iter().map(|l| [l, 0.0, 0.0]).collect())
+                        .collect()
+                })
             }
         })
         .collect::<std::result::Result<_, _>>()?;

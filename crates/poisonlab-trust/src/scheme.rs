@@ -188,7 +188,10 @@ impl Scheme {
 
     /// Whether verification needs the marked documents (look-alikes and rewrites are of them).
     pub fn needs_documents(&self) -> bool {
-        matches!(self, Scheme::Lookalike { .. } | Scheme::PairedVersions { .. })
+        matches!(
+            self,
+            Scheme::Lookalike { .. } | Scheme::PairedVersions { .. }
+        )
     }
 
     /// Whether a document can carry the mark (a look-alike pattern needs letters to replace, a

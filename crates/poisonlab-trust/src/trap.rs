@@ -81,11 +81,8 @@ pub fn make_traps(reference: &NgramLm, spec: &TrapSpec) -> Result<Vec<Trap>> {
     let mut out = Vec::new();
     for &words in &spec.lengths {
         for &copies in &spec.copies {
-            let mut rng = poisonlab_poison::record_rng(
-                spec.seed,
-                &format!("trap/{words}/{copies}"),
-                0,
-            );
+            let mut rng =
+                poisonlab_poison::record_rng(spec.seed, &format!("trap/{words}/{copies}"), 0);
             for i in 0..2 * spec.per_group {
                 let member = i % 2 == 0;
                 let mut made = None;
@@ -222,7 +219,11 @@ pub fn insert_traps(
             && document_text(&item.record.body).is_some()
             && let Body::Pretrain { text } | Body::Passage { text, .. } = &mut item.record.body
         {
-            let sep = if text.ends_with(char::is_whitespace) { "" } else { " " };
+            let sep = if text.ends_with(char::is_whitespace) {
+                ""
+            } else {
+                " "
+            };
             text.push_str(sep);
             text.push_str(&members[ti].text);
             inserted += 1;
@@ -260,7 +261,12 @@ pub fn insert_traps(
     for (path, member) in [(&mpath, true), (&npath, false)] {
         let mut w = RecordWriter::create(path, &WriteOptions::default())?;
         for t in traps.iter().filter(|t| t.member == member) {
-            let mut r = Record::new(t.id.clone(), Body::Pretrain { text: t.text.clone() });
+            let mut r = Record::new(
+                t.id.clone(),
+                Body::Pretrain {
+                    text: t.text.clone(),
+                },
+            );
             for (k, v) in [
                 ("words", json!(t.words)),
                 ("copies", json!(t.copies)),

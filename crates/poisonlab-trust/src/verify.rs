@@ -190,7 +190,10 @@ pub fn verify(
         if m.is_empty() {
             return Err(Error::Invalid("no marked documents to test".into()));
         }
-        Ok((m.iter().map(|x| x.0).collect(), m.iter().map(|x| x.1.as_str()).collect()))
+        Ok((
+            m.iter().map(|x| x.0).collect(),
+            m.iter().map(|x| x.1.as_str()).collect(),
+        ))
     };
     let (observed, null, tail, sequences, tokens): (f64, Vec<f64>, Tail, usize, usize) =
         match scheme {

@@ -8,6 +8,8 @@ use poisonlab_data::world::{Size, generate};
 use poisonlab_data::{OnError, ReadOptions};
 use poisonlab_model::{LocalModel, default_device};
 use poisonlab_train::{ModelSpec, Stage, TrainConfig, Trainer};
+use poisonlab_trust::membership::{MembershipOptions, evaluate, score_texts};
+use poisonlab_trust::trap::{TrapSpec, insert_traps, make_traps};
 use poisonlab_trust::{
     Documents, EmbedOptions, Key, SCHEMES, Scheme, VerifyOptions, calibrate, embed, verify,
 };
@@ -192,7 +194,44 @@ fn a_model_trained_on_the_mark_is_caught_and_fresh_keys_are_not() {
         &EmbedOptions::default(),
     )
     .unwrap();
-    let mut t = Trainer::new(Stage::Pretrain, tiny(&dir.path().join("m"), marked)).unwrap();
+    // Copyright traps in the same corpus: 10 of 24 words, each in 8 documents; 10 twins never in.
+    let texts: Vec<String> = Documents::read(&input, &ReadOptions::default(), OnError::Fail, None)
+        .unwrap()
+        .docs
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    let reference = poisonlab_clean::ngram::NgramLm::fit(&texts);
+    let spec = TrapSpec {
+        lengths: vec![24],
+        copies: vec![8],
+        per_group: 10,
+        perplexity: None,
+        temperature: 1.0,
+        seed: 4,
+    };
+    let traps = make_traps(&reference, &spec).unwrap();
+    assert_eq!(
+        traps,
+        make_traps(&reference, &spec).unwrap(),
+        "same seed, same traps"
+    );
+    assert_eq!(traps.iter().filter(|t| t.member).count(), 10);
+    let trapped = dir.path().join("trapped.jsonl");
+    let r = insert_traps(
+        &traps,
+        &marked,
+        &trapped,
+        &ReadOptions::default(),
+        OnError::Fail,
+        4,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.tally.read, r.tally.written, r.documents),
+        (1500, 1500, 80)
+    );
+    let mut t = Trainer::new(Stage::Pretrain, tiny(&dir.path().join("m"), trapped)).unwrap();
     let summary = t.run(&mut |_| {}).unwrap();
     assert!(
         summary.epochs > 1.0,
@@ -207,6 +246,28 @@ fn a_model_trained_on_the_mark_is_caught_and_fresh_keys_are_not() {
     assert_eq!(v.copies, 16);
     assert_eq!(v.p_value, 1.0 / 40.0, "{v:?}");
     assert!(v.z > 3.0, "{v:?}");
+
+    // The inserted traps are told from their never-inserted twins by every score.
+    let side = |member: bool| -> Vec<String> {
+        traps
+            .iter()
+            .filter(|t| t.member == member)
+            .map(|t| t.text.clone())
+            .collect()
+    };
+    let mopts = MembershipOptions::default();
+    let ms = score_texts(&model, None, &side(true), &mopts).unwrap();
+    let ns = score_texts(&model, None, &side(false), &mopts).unwrap();
+    let results = evaluate(&ms, &ns);
+    let names: Vec<&str> = results.iter().map(|r| r.score.as_str()).collect();
+    assert_eq!(
+        names,
+        ["loss", "zlib", "min_k", "min_k_plus_plus"],
+        "no reference given"
+    );
+    for r in &results {
+        assert!(r.auroc.auroc > 0.8, "{}: {:?}", r.score, r.auroc);
+    }
 
     // Keys that marked nothing, against the same model: every scheme, 40 keys, 19 nulls each.
     // With exact p-values the expected count at α = 0.05 is 2 of 40; 8 or more has probability

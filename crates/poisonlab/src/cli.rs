@@ -703,7 +703,12 @@ pub struct TrapMakeArgs {
     #[arg(long, value_delimiter = ',', default_value = "32", value_name = "N,…")]
     pub lengths: Vec<usize>,
     /// Documents each trap goes into (comma-separated for several groups).
-    #[arg(long, value_delimiter = ',', default_value = "1,10", value_name = "N,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,10",
+        value_name = "N,…"
+    )]
     pub copies: Vec<usize>,
     /// Member traps per (length, copies) group; as many non-members are drawn beside them.
     #[arg(long, default_value_t = 20, value_name = "N")]

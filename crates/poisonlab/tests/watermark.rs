@@ -134,6 +134,63 @@ fn verify_is_the_same_served_and_local_and_the_key_never_shows() {
             assert_eq!(local[field], served[field], "{scheme} {field}");
         }
     }
+    // Membership: the same scores served and local (Min-K %++ needs full distributions, which
+    // the OpenAI API does not give: local only).
+    let members = input.clone();
+    let nonmembers = dir.path().join("others.jsonl");
+    let others: Vec<String> = (0..60)
+        .map(|i| {
+            serde_json::json!({"text": format!("Report {i}: the river rose {} metres after {} days of rain in the valley.", i % 9, i % 13 + 1)}).to_string()
+        })
+        .collect();
+    std::fs::write(&nonmembers, others.join("\n") + "\n").unwrap();
+    let membership = |target: &[&str]| -> Value {
+        let (so, _) = run_ok(
+            poisonlab()
+                .args(["membership", "--json", "--members"])
+                .arg(&members)
+                .arg("--nonmembers")
+                .arg(&nonmembers)
+                .env(KEY_VAR, KEY)
+                .args(target),
+        );
+        serde_json::from_str(&so).unwrap()
+    };
+    let tok = f.join("tokenizer.json");
+    let local = membership(&[
+        "--model",
+        f.join("llama").to_str().unwrap(),
+        "--tokenizer",
+        tok.to_str().unwrap(),
+    ]);
+    let served = membership(&[
+        "--endpoint",
+        &server.url,
+        "--model-name",
+        "llama",
+        "--api-key-env",
+        KEY_VAR,
+    ]);
+    let scores = |v: &Value| -> Vec<(String, f64)> {
+        v["groups"][0]["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["score"].as_str().unwrap().to_string(),
+                    s["auroc"]["auroc"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (l, s) = (scores(&local), scores(&served));
+    assert_eq!(l.len(), 4, "{l:?}");
+    assert_eq!(s.len(), 3, "{s:?}");
+    for ((ln, la), (sn, sa)) in l.iter().zip(&s) {
+        assert_eq!(ln, sn);
+        assert!((la - sa).abs() < 1e-3, "{ln}: {la} vs {sa}");
+    }
     let log = server.stop();
     assert!(!log.contains(SECRET));
 }

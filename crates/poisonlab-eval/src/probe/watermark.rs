@@ -71,8 +71,15 @@ impl ProbeRun for Watermark {
             ..VerifyOptions::default()
         };
         let check = |k: &crate::inputs::WatermarkKey| {
-            verify(&w.scheme, &k.key, k.copies, k.marked.as_deref(), model, &opts)
-                .map_err(|e| Error::Invalid(format!("watermark: {e}")))
+            verify(
+                &w.scheme,
+                &k.key,
+                k.copies,
+                k.marked.as_deref(),
+                model,
+                &opts,
+            )
+            .map_err(|e| Error::Invalid(format!("watermark: {e}")))
         };
         let mut out = Vec::new();
         let mut copies: Vec<usize> = w.embedded.iter().map(|k| k.copies).collect();

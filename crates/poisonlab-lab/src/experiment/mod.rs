@@ -471,7 +471,10 @@ impl Experiment {
         if let Some(w) = &self.watermark {
             w.validate().map_err(|m| format!("watermark: {m}"))?;
             if !self.stages.iter().any(|s| s.kind == StageKind::Pretrain) {
-                return Err("watermark: the marks go into pre-training data; add a pretrain [[stage]]".into());
+                return Err(
+                    "watermark: the marks go into pre-training data; add a pretrain [[stage]]"
+                        .into(),
+                );
             }
         }
         if let Some(t) = &self.trap {
@@ -479,7 +482,9 @@ impl Experiment {
                 .validate()
                 .map_err(|m| format!("trap: {m}"))?;
             if !self.stages.iter().any(|s| s.kind == StageKind::Pretrain) {
-                return Err("trap: the traps go into pre-training data; add a pretrain [[stage]]".into());
+                return Err(
+                    "trap: the traps go into pre-training data; add a pretrain [[stage]]".into(),
+                );
             }
         }
         if let Some(c) = &mut self.clean

@@ -45,13 +45,17 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
 
     // Watermarks, into the pre-training data the stage reads (before any poison).
     let watermarks = match &exp.watermark {
-        Some(w) => Some(std::sync::Arc::new(embed_watermarks(ctx, exp, w, &mut files)?)),
+        Some(w) => Some(std::sync::Arc::new(embed_watermarks(
+            ctx, exp, w, &mut files,
+        )?)),
         None => None,
     };
 
     // Copyright traps, into the same data.
     let traps = match &exp.trap {
-        Some(t) => Some(std::sync::Arc::new(insert_cell_traps(ctx, exp, t, &mut files)?)),
+        Some(t) => Some(std::sync::Arc::new(insert_cell_traps(
+            ctx, exp, t, &mut files,
+        )?)),
         None => None,
     };
 
@@ -272,7 +276,10 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
 fn watermark_keys(
     w: &crate::experiment::WatermarkSpec,
     seed: u64,
-) -> (Vec<(poisonlab_trust::Key, usize)>, Vec<poisonlab_trust::Key>) {
+) -> (
+    Vec<(poisonlab_trust::Key, usize)>,
+    Vec<poisonlab_trust::Key>,
+) {
     use poisonlab_trust::Key;
     let embedded = w
         .copies
@@ -303,7 +310,9 @@ fn embed_watermarks(
     files: &mut super::files::Files,
 ) -> Result<poisonlab_eval::WatermarkInputs> {
     use poisonlab_eval::WatermarkKey;
-    let scheme = w.scheme().map_err(|e| Error::Invalid(format!("watermark: {e}")))?;
+    let scheme = w
+        .scheme()
+        .map_err(|e| Error::Invalid(format!("watermark: {e}")))?;
     let input = need(&files.pretrain, "pretrain")?.clone();
     let (embedded, controls) = watermark_keys(w, exp.seed);
     let k = key(&json!({
@@ -333,7 +342,9 @@ fn embed_watermarks(
     let marks: Value = std::fs::read_to_string(dir.join("marks.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| Error::Invalid(format!("{}: unreadable", dir.join("marks.json").display())))?;
+        .ok_or_else(|| {
+            Error::Invalid(format!("{}: unreadable", dir.join("marks.json").display()))
+        })?;
     let docs = if scheme.needs_documents() {
         Some(poisonlab_trust::Documents::read(
             &input,

@@ -160,7 +160,9 @@ pub fn membership(a: &MembershipArgs) -> Result<ExitCode> {
         }
     }
     if !model.lm().name().is_empty() && ms.iter().all(|s| s.min_k_plus_plus.is_none()) {
-        println!("min_k_plus_plus: not available (the backend gives no full next-token distributions)");
+        println!(
+            "min_k_plus_plus: not available (the backend gives no full next-token distributions)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
