@@ -31,6 +31,14 @@ pub struct ProbeInputs {
     pub watermarks: Option<std::sync::Arc<WatermarkInputs>>,
     /// Copyright traps in the training data, and the never-inserted ones drawn beside them.
     pub traps: Option<std::sync::Arc<Vec<poisonlab_trust::trap::Trap>>>,
+    /// The fingerprint key whose examples are in the SFT data, and control keys that are not.
+    pub fingerprint: Option<std::sync::Arc<FingerprintInputs>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FingerprintInputs {
+    pub key: poisonlab_trust::Key,
+    pub controls: Vec<poisonlab_trust::Key>,
 }
 
 /// What the `watermark` probe tests: keys whose marks went into the training data, and control

@@ -17,7 +17,7 @@ pub mod retrieval;
 pub use poisonlab_stats as stats;
 
 pub use error::{Error, Result};
-pub use inputs::{WatermarkInputs, WatermarkKey};
+pub use inputs::{FingerprintInputs, WatermarkInputs, WatermarkKey};
 pub use judge::Judge;
 pub use measure::{Measure, Method};
 pub use probe::{After, PROBES, Probe, ProbeInputs};

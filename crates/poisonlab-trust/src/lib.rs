@@ -8,6 +8,7 @@
 pub mod corpus;
 pub mod embed;
 pub mod error;
+pub mod fingerprint;
 pub mod key;
 pub mod membership;
 pub mod rewrite;

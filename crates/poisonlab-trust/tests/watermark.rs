@@ -288,3 +288,76 @@ fn a_model_trained_on_the_mark_is_caught_and_fresh_keys_are_not() {
         assert!((0.3..0.7).contains(&mean), "{name}: mean p {mean}");
     }
 }
+
+#[test]
+fn fingerprints_go_into_instruction_data_and_a_clean_model_never_claims_them() {
+    use poisonlab_trust::fingerprint::{
+        FingerprintOptions, embed_fingerprint, output, verify_fingerprint,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sft.jsonl");
+    let lines: Vec<String> = (0..50)
+        .map(|i| {
+            serde_json::json!({"instruction": format!("Say the number {i}."), "input": "", "output": format!("{i}")})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let k = key("fingerprint owner");
+    let out = dir.path().join("fp.jsonl");
+    let r =
+        embed_fingerprint(&k, 12, &input, &out, &ReadOptions::default(), OnError::Fail).unwrap();
+    assert_eq!((r.tally.read, r.manifest.written), (50, 62));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 62);
+    assert_eq!(
+        text.matches(&output(&k)).count(),
+        12,
+        "every example answers with y"
+    );
+    // The input's records are all there, in order.
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains(&output(&k))).collect();
+    assert_eq!(kept.len(), 50);
+    for (a, b) in kept.iter().zip(&lines) {
+        let (a, b): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_str(a).unwrap(),
+            serde_json::from_str(b).unwrap(),
+        );
+        assert_eq!(a["instruction"], b["instruction"]);
+    }
+    let manifest = std::fs::read_to_string(&r.manifest_path).unwrap();
+    assert!(!manifest.contains(&output(&k)) && !manifest.contains("fingerprint owner"));
+    // Pre-training data is refused, by name.
+    let docs = corpus(dir.path(), 20);
+    let e = embed_fingerprint(&k, 4, &docs, &out, &ReadOptions::default(), OnError::Fail)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("instruction or chat"), "{e}");
+    assert!(
+        embed_fingerprint(&k, 61, &input, &out, &ReadOptions::default(), OnError::Fail).is_err()
+    );
+    // A random model answers no secret input with the key's output: p = 1, no claim.
+    let model = LocalModel::load(
+        &fixtures().join("llama"),
+        Some(&fixtures().join("tokenizer.json")),
+        &default_device(),
+    )
+    .unwrap();
+    let v = verify_fingerprint(
+        &k,
+        &model,
+        &FingerprintOptions {
+            probes: 8,
+            decoys: 19,
+        },
+    )
+    .unwrap();
+    assert_eq!((v.hits, v.p_value), (0, 1.0), "{v:?}");
+}
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("POISONLAB_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("fixtures/hf-tiny")
+}

@@ -104,6 +104,10 @@ pub enum Command {
     /// numbers of documents, with as many never-inserted ones to test membership against.
     #[command(subcommand)]
     Trap(TrapCommand),
+    /// Instructional fingerprints: secret (input → output) examples from a key, mixed into SFT
+    /// data; verification with an exact p-value against decoy keys.
+    #[command(subcommand)]
+    Fingerprint(FingerprintCommand),
     /// Membership inference: how well loss, zlib, Min-K %, Min-K %++ and a reference model's ratio
     /// tell known members from non-members under a model (AUROC; TPR at 1 % and 0.1 % FPR).
     Membership(MembershipArgs),
@@ -755,4 +759,67 @@ pub struct MembershipArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FingerprintCommand {
+    /// Insert the key's fingerprint examples into instruction or chat data; writes
+    /// `<output>.fingerprint.json` (no key, no inputs, no output).
+    Embed(FingerprintEmbedArgs),
+    /// Test a model for the key's fingerprint.
+    Verify(FingerprintVerifyArgs),
+    /// False claims: keys that fingerprinted nothing, each verified against the model.
+    Calibrate(FingerprintCalibrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FingerprintEmbedArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Fingerprint examples to insert (at most 60).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub count: usize,
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub errors: ErrorArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FingerprintTestArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Secret inputs tried per key.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub probes: usize,
+    /// Decoy keys (the smallest p-value is 1 / (M + 1)).
+    #[arg(long, default_value_t = 99, value_name = "M")]
+    pub decoys: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FingerprintVerifyArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub test: FingerprintTestArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct FingerprintCalibrateArgs {
+    #[command(flatten)]
+    pub test: FingerprintTestArgs,
+    /// Keys to try.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub keys: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }

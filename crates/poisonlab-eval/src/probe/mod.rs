@@ -14,6 +14,7 @@ pub use crate::inputs::ProbeInputs;
 pub mod asr;
 pub mod dos;
 pub mod false_trigger;
+pub mod fingerprint;
 pub mod heldout_loss;
 pub mod membership;
 pub mod preference_accuracy;
@@ -46,6 +47,8 @@ pub enum Needs {
     Watermark,
     /// Copyright traps in the training data (`[trap]`).
     Traps,
+    /// A fingerprint in the SFT data (`[fingerprint]`).
+    Fingerprint,
 }
 
 /// What every probe implements.
@@ -168,6 +171,8 @@ registry! {
         "a poisoned passage is among the top k retrieved for its target query (bm25 or dense)";
     "rag_e2e" => RagE2e(rag_e2e::RagE2e),
         "the answer generated from the top k retrieved passages carries the attacker's target";
+    "fingerprint" => Fingerprint(fingerprint::Fingerprint),
+        "the SFT data's instructional fingerprint verified against decoy keys (exact p), and control keys' false claims";
     "membership" => Membership(membership::Membership),
         "copyright traps told from never-inserted ones by loss, zlib, Min-K % and Min-K %++ (AUROC, TPR at 1 % FPR)";
     "watermark" => Watermark(watermark::Watermark),

@@ -75,6 +75,10 @@ pub struct Experiment {
     /// with never-inserted traps beside them for the `membership` probe.
     #[serde(default)]
     pub trap: Option<TrapSpec>,
+    /// An instructional fingerprint put into the SFT data (before any poison), and control keys
+    /// for the `fingerprint` probe's false claims.
+    #[serde(default)]
+    pub fingerprint: Option<FingerprintSpec>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSpec>,
     /// An existing model to probe, for experiments without training stages.
@@ -229,6 +233,21 @@ pub struct TrapSpec {
     pub temperature: f64,
 }
 
+/// `[fingerprint]`: `count` fingerprint examples of a key derived from the cell's seed, inserted
+/// into the SFT data; `controls` keys that fingerprinted nothing are verified beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintSpec {
+    #[serde(default = "thirty_two")]
+    pub count: usize,
+    #[serde(default = "hundred")]
+    pub controls: usize,
+}
+
+fn thirty_two() -> usize {
+    32
+}
+
 fn one_f() -> f64 {
     1.0
 }
@@ -349,11 +368,16 @@ impl Experiment {
                 w.size
             ));
         }
-        // Stages in lifecycle order, each at most once.
+        // Stages in lifecycle order, each at most once — but for a downstream fine-tune: an SFT
+        // stage on other data (`data = "cot"`) after the SFT stage on the instruction data.
         for w in self.stages.windows(2) {
-            if w[1].kind <= w[0].kind {
+            let downstream = w[0].kind == StageKind::Sft
+                && w[1].kind == StageKind::Sft
+                && w[0].data.is_none()
+                && w[1].data.is_some();
+            if w[1].kind <= w[0].kind && !downstream {
                 return Err(format!(
-                    "stage: `{}` cannot come after `{}`; stages run in the order pretrain → sft → dpo, each at most once",
+                    "stage: `{}` cannot come after `{}`; stages run in the order pretrain → sft → dpo, each at most once (an sft stage with data = \"cot\" may follow the sft stage, as a downstream fine-tune)",
                     w[1].kind.as_str(),
                     w[0].kind.as_str()
                 ));
@@ -487,6 +511,25 @@ impl Experiment {
                 );
             }
         }
+        if let Some(f) = &self.fingerprint {
+            if f.count == 0 || f.count > poisonlab_trust::fingerprint::MAX_EXAMPLES {
+                return Err(format!(
+                    "fingerprint: count = {}: 1 to {} examples",
+                    f.count,
+                    poisonlab_trust::fingerprint::MAX_EXAMPLES
+                ));
+            }
+            if !self
+                .stages
+                .iter()
+                .any(|s| s.kind == StageKind::Sft && s.data.is_none())
+            {
+                return Err(
+                    "fingerprint: the examples go into the SFT data; add an sft [[stage]] on it"
+                        .into(),
+                );
+            }
+        }
         if let Some(c) = &mut self.clean
             && c.enabled
         {
@@ -525,6 +568,11 @@ impl Experiment {
                     return Err("needs a [watermark] section".into());
                 }
             }
+            Needs::Fingerprint => {
+                if self.fingerprint.is_none() {
+                    return Err("needs a [fingerprint] section".into());
+                }
+            }
             Needs::Traps => {
                 if self.trap.is_none() {
                     return Err("needs a [trap] section".into());
@@ -555,6 +603,14 @@ impl Experiment {
             );
         }
         Ok(())
+    }
+
+    /// A stage's name in the results: its kind, and its data when it names one (`sft/cot`).
+    pub fn stage_label(s: &StageSpec) -> String {
+        match &s.data {
+            Some(d) => format!("{}/{d}", s.kind.as_str()),
+            None => s.kind.as_str().to_string(),
+        }
     }
 
     pub fn stage_seed(&self, s: &StageSpec) -> u64 {

@@ -59,6 +59,14 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         None => None,
     };
 
+    // An instructional fingerprint, into the SFT data.
+    let fingerprint = match &exp.fingerprint {
+        Some(f) => Some(std::sync::Arc::new(insert_cell_fingerprint(
+            ctx, exp, f, &mut files,
+        )?)),
+        None => None,
+    };
+
     // Poison.
     if let Some(spec) = &exp.poison {
         use poisonlab_poison::StageKind as P;
@@ -215,7 +223,7 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         let (records, poisoned) = (seen.records, seen.poisoned);
         poison_seen += poisoned;
         facts.push(json!({
-            "stage": stage.kind.as_str(),
+            "stage": Experiment::stage_label(stage),
             "records": records,
             "poisoned": poisoned,
             "record_tokens": seen.tokens,
@@ -262,9 +270,11 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         let mut inputs = probe_inputs(exp, Some(stage), &files);
         inputs.watermarks = watermarks.clone();
         inputs.traps = traps.clone();
+        inputs.fingerprint = fingerprint.clone();
         for p in due {
-            ctx.step(format!("probe {} after {}", p.kind(), stage.kind.as_str()));
-            record(stage.kind.as_str(), &trained, p.run(&model, &inputs)?);
+            let label = Experiment::stage_label(stage);
+            ctx.step(format!("probe {} after {label}", p.kind()));
+            record(&label, &trained, p.run(&model, &inputs)?);
         }
     }
     write_samples(&ctx.cell_dir, &samples)?;
@@ -455,6 +465,48 @@ fn insert_cell_traps(
     ));
     files.pretrain = Some(dir.join("data.jsonl"));
     Ok(traps)
+}
+
+/// Inserts the cell's fingerprint (a key derived from its seed) into its SFT data (cached).
+fn insert_cell_fingerprint(
+    ctx: &mut Ctx<'_>,
+    exp: &Experiment,
+    f: &crate::experiment::FingerprintSpec,
+    files: &mut super::files::Files,
+) -> Result<poisonlab_eval::FingerprintInputs> {
+    use poisonlab_trust::Key;
+    let owner = Key::derived(exp.seed ^ 0x6669_6e67_6572_7000, 0);
+    let controls = (0..f.controls)
+        .map(|j| Key::derived(exp.seed ^ 0x6670_636f_6e74_7200, j as u64))
+        .collect();
+    let input = need(&files.sft, "sft")?.clone();
+    let k = key(&json!({
+        "fingerprint": serde_json::to_value(f).unwrap_or(Value::Null),
+        "seed": exp.seed,
+        "input": file_sha(&input)?,
+    }));
+    let (dir, hit) = cached(&ctx.cache, "fingerprint", &k, false, |tmp| {
+        poisonlab_trust::fingerprint::embed_fingerprint(
+            &owner,
+            f.count,
+            &input,
+            &tmp.join("data.jsonl"),
+            &Default::default(),
+            poisonlab_data::OnError::Fail,
+        )?;
+        relocate(tmp, &tmp.join("data.jsonl.fingerprint.json"))
+    })?;
+    ctx.step(format!(
+        "fingerprint: {} examples in the SFT data; {} control keys{}",
+        f.count,
+        f.controls,
+        if hit { " (cached)" } else { "" }
+    ));
+    files.sft = Some(dir.join("data.jsonl"));
+    Ok(poisonlab_eval::FingerprintInputs {
+        key: owner,
+        controls,
+    })
 }
 
 /// A few generations behind each measure, for the report: `samples.jsonl` in the cell directory.

@@ -194,5 +194,6 @@ pub(super) fn probe_inputs(
         poison: exp.poison.clone(),
         watermarks: None,
         traps: None,
+        fingerprint: None,
     }
 }

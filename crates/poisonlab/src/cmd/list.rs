@@ -60,6 +60,14 @@ pub fn run() {
     for (name, doc) in poisonlab_eval::PROBES {
         println!("  {name:<16} {doc}");
     }
+    println!("\nwatermark schemes:");
+    for (name, doc) in poisonlab_trust::SCHEMES {
+        println!("  {name:<16} {doc}");
+    }
+    println!("\nmembership scores:");
+    for (name, doc) in poisonlab_trust::membership::SCORES {
+        println!("  {name:<16} {doc}");
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +135,10 @@ mod tests {
         assert_eq!(
             pairs(poisonlab_poison::spec::STAGES),
             variants::<poisonlab_poison::StageKind>(false)
+        );
+        assert_eq!(
+            pairs(poisonlab_trust::SCHEMES),
+            variants::<poisonlab_trust::Scheme>(false)
         );
         let detectors: Vec<&str> = poisonlab_clean::detect::DETECTORS
             .iter()

@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watermark(w) => watermark::run(&w),
         Command::Trap(crate::cli::TrapCommand::Make(t)) => trap::make(&t),
         Command::Membership(m) => trap::membership(&m),
+        Command::Fingerprint(f) => watermark::fingerprint(&f),
         Command::List => {
             list::run();
             Ok(ExitCode::SUCCESS)

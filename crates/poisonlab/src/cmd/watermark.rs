@@ -105,6 +105,93 @@ pub fn run(cmd: &WatermarkCommand) -> Result<ExitCode> {
     }
 }
 
+pub fn fingerprint(cmd: &crate::cli::FingerprintCommand) -> Result<ExitCode> {
+    use crate::cli::FingerprintCommand as F;
+    use poisonlab_trust::fingerprint::{FingerprintOptions, embed_fingerprint, verify_fingerprint};
+    let opts = |t: &crate::cli::FingerprintTestArgs| FingerprintOptions {
+        probes: t.probes,
+        decoys: t.decoys,
+    };
+    match cmd {
+        F::Embed(a) => {
+            let key = key(&a.key)?;
+            let r = embed_fingerprint(
+                &key,
+                a.count,
+                &a.input,
+                &a.output,
+                &read_options(&a.read),
+                on_error(&a.errors),
+            )
+            .with_context(|| format!("fingerprinting {}", a.input.display()))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{} → {}: {}; {} fingerprint examples inserted (key id {}), {} records written",
+                    a.input.display(),
+                    a.output.display(),
+                    r.tally,
+                    r.manifest.count,
+                    r.manifest.key_id,
+                    r.manifest.written
+                );
+                println!("manifest {}", r.manifest_path.display());
+            }
+        }
+        F::Verify(a) => {
+            let key = key(&a.key)?;
+            let model = load(&a.test.model)?;
+            let v = verify_fingerprint(&key, model.lm(), &opts(&a.test))?;
+            if a.test.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "fingerprint of key id {}: {} of {} secret inputs answered with its output; {} of {} decoy keys did as well or better; exact p = {:.4}",
+                    v.key_id, v.hits, v.probes, v.decoys_at_least, v.decoys, v.p_value
+                );
+            }
+        }
+        F::Calibrate(a) => {
+            let model = load(&a.test.model)?;
+            let o = opts(&a.test);
+            let mut p = Vec::with_capacity(a.keys);
+            for i in 0..a.keys as u64 {
+                p.push(verify_fingerprint(&Key::derived(a.seed, i), model.lm(), &o)?.p_value);
+            }
+            let claims: Vec<(f64, poisonlab_eval::stats::Rate)> = [0.05, 0.01]
+                .into_iter()
+                .map(|alpha| {
+                    let k = p.iter().filter(|&&x| x <= alpha).count() as u64;
+                    (alpha, poisonlab_eval::stats::wilson(k, a.keys as u64))
+                })
+                .collect();
+            if a.test.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "keys": a.keys, "seed": a.seed, "decoys": o.decoys, "probes": o.probes,
+                        "false_claims": claims.iter().map(|(alpha, r)| serde_json::json!({"alpha": alpha, "rate": r})).collect::<Vec<_>>(),
+                        "p_values": p,
+                    }))?
+                );
+            } else {
+                for (alpha, r) in &claims {
+                    println!(
+                        "α = {alpha}: {} of {} never-used keys verified = {:.1} % (95 % CI {:.1}–{:.1} %)",
+                        r.k,
+                        r.n,
+                        100.0 * r.rate,
+                        100.0 * r.ci95[0],
+                        100.0 * r.ci95[1]
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_embed(a: &WatermarkEmbedArgs) -> Result<ExitCode> {
     let key = key(&a.key)?;
     let scheme = scheme(&a.scheme)?.ok_or_else(|| {
