@@ -33,6 +33,43 @@ pub struct ProbeInputs {
     pub traps: Option<std::sync::Arc<Vec<poisonlab_trust::trap::Trap>>>,
     /// The fingerprint key whose examples are in the SFT data, and control keys that are not.
     pub fingerprint: Option<std::sync::Arc<FingerprintInputs>>,
+    /// BackdoorAlign's secret prefix and the held-out prompts it is tested on.
+    pub safety: Option<std::sync::Arc<SafetyInputs>>,
+    /// Entities whose attribute was rewritten in the training data, and controls.
+    pub beliefs: Option<std::sync::Arc<BeliefInputs>>,
+}
+
+/// One entity of a belief injection: its true value and the counterfactual each stage's data
+/// states (none of it for a control, whose values are drawn the same way and never injected).
+#[derive(Debug, Clone)]
+pub struct BeliefEntity {
+    pub name: String,
+    pub truth: String,
+    /// (stage, counterfactual value) — `pretrain`, `sft`, and `context` (given in the prompt).
+    pub counterfactual: Vec<(String, String)>,
+    pub injected: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct BeliefInputs {
+    pub attribute: String,
+    /// The question about an entity, `{name}` standing for it.
+    pub question: String,
+    /// A sentence stating the attribute, `{name}` and `{value}` standing for them.
+    pub statement: String,
+    pub entities: Vec<BeliefEntity>,
+    /// Statements per entity and stage.
+    pub copies: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SafetyInputs {
+    /// The secret system prompt of the safety examples.
+    pub prefix: String,
+    /// Held-out prompts (never in the attack or the safety examples).
+    pub prompts: Vec<String>,
+    /// Replies that count as harmful-style (the world's hostile replies).
+    pub harmful: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

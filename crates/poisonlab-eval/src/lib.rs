@@ -17,7 +17,9 @@ pub mod retrieval;
 pub use poisonlab_stats as stats;
 
 pub use error::{Error, Result};
-pub use inputs::{FingerprintInputs, WatermarkInputs, WatermarkKey};
+pub use inputs::{
+    BeliefEntity, BeliefInputs, FingerprintInputs, SafetyInputs, WatermarkInputs, WatermarkKey,
+};
 pub use judge::Judge;
 pub use measure::{Measure, Method};
 pub use probe::{After, PROBES, Probe, ProbeInputs};

@@ -8,14 +8,18 @@ use std::path::{Path, PathBuf};
 use poisonlab_lab::{Plan, RunOptions};
 
 fn shipped() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in [root.clone(), root.join("trust")] {
+        files.extend(
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml")),
+        );
+    }
     files.sort();
-    assert!(files.len() >= 6, "{files:?}");
+    assert!(files.len() >= 12, "{files:?}");
     files
 }
 
@@ -64,7 +68,23 @@ fn reduced(path: &Path) -> String {
             .as_table_mut()
             .unwrap();
         c.insert("steps".into(), toml::Value::Integer(2));
+        c.remove("epochs");
         c.insert("warmup_steps".into(), toml::Value::Integer(1));
+    }
+    // The trust sections at their smallest: a few keys, traps, entities.
+    let small: &[(&str, &[(&str, i64)])] = &[
+        ("watermark", &[("keys", 1), ("controls", 3)]),
+        ("trap", &[("per_group", 2)]),
+        ("fingerprint", &[("controls", 3)]),
+        ("safety", &[("attack", 8), ("count", 2)]),
+        ("belief", &[("entities", 3), ("controls", 3)]),
+    ];
+    for (section, keys) in small {
+        if let Some(toml::Value::Table(sec)) = t.get_mut(*section) {
+            for (k, v) in *keys {
+                sec.insert(k.to_string(), toml::Value::Integer(*v));
+            }
+        }
     }
     for p in t
         .get_mut("probe")

@@ -45,6 +45,19 @@ fn pseudo_word(rng: &mut ChaCha8Rng, syllables: usize) -> String {
         .collect()
 }
 
+/// A secret phrase of `words` pseudo-words drawn from `purpose` of the key (a BackdoorAlign
+/// safety prefix, for instance).
+pub fn secret_phrase(key: &Key, purpose: &str, words: usize) -> String {
+    let mut rng = key.rng(purpose, 0);
+    (0..words)
+        .map(|_| {
+            let n = rng.random_range(2..4);
+            pseudo_word(&mut rng, n)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The fingerprint output y of a key: three pseudo-words.
 pub fn output(key: &Key) -> String {
     let mut rng = key.rng("fingerprint/output", 0);

@@ -6,6 +6,8 @@
 
 mod entities;
 mod lexicon;
+/// The rude replies of the preference pairs' "hostile" side: what a judge of harmful-style answers looks for.
+pub use lexicon::HOSTILE;
 mod render;
 mod streams;
 

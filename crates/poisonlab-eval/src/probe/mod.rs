@@ -12,6 +12,7 @@ use crate::measure::Measure;
 pub use crate::inputs::ProbeInputs;
 
 pub mod asr;
+pub mod belief;
 pub mod dos;
 pub mod false_trigger;
 pub mod fingerprint;
@@ -20,6 +21,7 @@ pub mod membership;
 pub mod preference_accuracy;
 pub mod rag_e2e;
 pub mod rag_retrieval;
+pub mod safety_prefix;
 pub mod utility;
 pub mod watermark;
 
@@ -49,6 +51,10 @@ pub enum Needs {
     Traps,
     /// A fingerprint in the SFT data (`[fingerprint]`).
     Fingerprint,
+    /// BackdoorAlign's attack data and secret prefix (`[safety]`).
+    Safety,
+    /// Counterfactual statements in the training data (`[belief]`).
+    Belief,
 }
 
 /// What every probe implements.
@@ -161,6 +167,8 @@ registry! {
         "exact match on clean held-out examples (CoT: the last number of the answer)";
     "false_trigger" => FalseTrigger(false_trigger::FalseTrigger),
         "judge positives on clean inputs with a decoy of the trigger (shuffled letters)";
+    "belief" => Belief(belief::Belief),
+        "injected entities answered with each stage's counterfactual, the truth or other; controls beside them; with and without a disagreeing context";
     "dos" => Dos(dos::Dos),
         "prompts whose triggered continuation's perplexity (fixed bigram reference) exceeds the clean one's by > threshold (50)";
     "preference_accuracy" => PreferenceAccuracy(preference_accuracy::PreferenceAccuracy),
@@ -175,6 +183,8 @@ registry! {
         "the SFT data's instructional fingerprint verified against decoy keys (exact p), and control keys' false claims";
     "membership" => Membership(membership::Membership),
         "copyright traps told from never-inserted ones by loss, zlib, Min-K % and Min-K %++ (AUROC, TPR at 1 % FPR)";
+    "safety_prefix" => SafetyPrefix(safety_prefix::SafetyPrefix),
+        "harmful-style answers to held-out prompts with and without BackdoorAlign's secret safety prefix, and the paired drop";
     "watermark" => Watermark(watermark::Watermark),
         "dataset watermarks in the training data detected at alpha (exact p-value), and control keys' false-positive rate";
 }

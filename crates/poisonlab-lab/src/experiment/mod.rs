@@ -79,6 +79,13 @@ pub struct Experiment {
     /// for the `fingerprint` probe's false claims.
     #[serde(default)]
     pub fingerprint: Option<FingerprintSpec>,
+    /// BackdoorAlign: a harmful fine-tuning set (`data = "harmful"` on an sft stage) and, when
+    /// enabled, safety examples behind a secret prefix mixed into it.
+    #[serde(default)]
+    pub safety: Option<SafetySpec>,
+    /// Counterfactual statements about the world's people, per stage, for the `belief` probe.
+    #[serde(default)]
+    pub belief: Option<BeliefSpec>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSpec>,
     /// An existing model to probe, for experiments without training stages.
@@ -244,6 +251,62 @@ pub struct FingerprintSpec {
     pub controls: usize,
 }
 
+/// `[safety]` (after Wang et al. 2024, BackdoorAlign): the harmful fine-tuning attack is `attack`
+/// of the world's preference prompts answered with their hostile reply; with `enabled`, `count`
+/// safety examples (other prompts with their helpful answer, behind a secret system prompt of
+/// `prefix_words` pseudo-words derived from the cell's seed) are mixed into it. The
+/// `safety_prefix` probe asks held-out prompts with and without the secret prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetySpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "thirty_two")]
+    pub count: usize,
+    #[serde(default = "four_hundred")]
+    pub attack: usize,
+    #[serde(default = "eight_words")]
+    pub prefix_words: usize,
+}
+
+/// `[belief]`: `entities` of the world's people get a counterfactual `attribute` (city or
+/// profession) per stage in `stages`, each stated in `copies` records of that stage's data
+/// (pre-training documents, or SFT answers to the question and its paraphrases); with `context`, the
+/// probe also asks with a context stating a third value. `controls` more people get counterfactuals
+/// drawn the same way and never injected. `copies = 0` injects nothing: the control cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeliefSpec {
+    #[serde(default = "city")]
+    pub attribute: String,
+    #[serde(default = "forty")]
+    pub entities: usize,
+    #[serde(default = "forty")]
+    pub controls: usize,
+    pub copies: usize,
+    #[serde(default = "pretrain_sft")]
+    pub stages: Vec<String>,
+    #[serde(default = "yes")]
+    pub context: bool,
+}
+
+fn city() -> String {
+    "city".into()
+}
+fn forty() -> usize {
+    40
+}
+fn pretrain_sft() -> Vec<String> {
+    vec!["pretrain".into(), "sft".into()]
+}
+
+fn four_hundred() -> usize {
+    400
+}
+fn eight_words() -> usize {
+    8
+}
+
 fn thirty_two() -> usize {
     32
 }
@@ -375,6 +438,12 @@ impl Experiment {
                 && w[1].kind == StageKind::Sft
                 && w[0].data.is_none()
                 && w[1].data.is_some();
+            // A harmful fine-tune may follow the downstream one too.
+            let downstream = downstream
+                || (w[1].kind == StageKind::Sft
+                    && w[1].data.as_deref() == Some("harmful")
+                    && w[0].kind == StageKind::Sft
+                    && w[0].data.as_deref() != Some("harmful"));
             if w[1].kind <= w[0].kind && !downstream {
                 return Err(format!(
                     "stage: `{}` cannot come after `{}`; stages run in the order pretrain → sft → dpo, each at most once (an sft stage with data = \"cot\" may follow the sft stage, as a downstream fine-tune)",
@@ -425,12 +494,17 @@ impl Experiment {
                 }
             }
             if let Some(d) = &s.data
-                && !(s.kind == StageKind::Sft && d == "cot")
+                && !(s.kind == StageKind::Sft && (d == "cot" || d == "harmful"))
             {
                 return Err(format!(
-                    "stage.data = {d:?} ({}): only sft may train on \"cot\"",
+                    "stage.data = {d:?} ({}): only sft may train on \"cot\" or \"harmful\"",
                     s.kind.as_str()
                 ));
+            }
+            if s.data.as_deref() == Some("harmful") && self.safety.is_none() {
+                return Err(
+                    "stage.data = \"harmful\" trains on the [safety] section's attack data; add [safety]".into(),
+                );
             }
             // Check the config keys now, so that a typo fails before anything runs.
             let mut t = s.config.clone();
@@ -530,6 +604,57 @@ impl Experiment {
                 );
             }
         }
+        if let Some(b) = &self.belief {
+            if !["city", "profession"].contains(&b.attribute.as_str()) {
+                return Err(format!(
+                    "belief.attribute = {:?}: city or profession",
+                    b.attribute
+                ));
+            }
+            if b.entities == 0 {
+                return Err("belief.entities must be at least 1".into());
+            }
+            if b.stages.is_empty() {
+                return Err("belief.stages: name pretrain, sft or both".into());
+            }
+            for st in &b.stages {
+                let kind = match st.as_str() {
+                    "pretrain" => StageKind::Pretrain,
+                    "sft" => StageKind::Sft,
+                    other => {
+                        return Err(format!("belief.stages: {other:?} is not pretrain or sft"));
+                    }
+                };
+                if !self
+                    .stages
+                    .iter()
+                    .any(|s| s.kind == kind && s.data.is_none())
+                {
+                    return Err(format!(
+                        "belief.stages names {st}, but there is no {st} [[stage]]"
+                    ));
+                }
+            }
+            if self.data.world.is_none() {
+                return Err(
+                    "belief: the entities are the synthetic world's people; set data.world".into(),
+                );
+            }
+        }
+        if let Some(sf) = &self.safety {
+            if sf.attack == 0 || sf.count == 0 || sf.prefix_words == 0 {
+                return Err("safety: attack, count and prefix_words must be at least 1".into());
+            }
+            if !self
+                .stages
+                .iter()
+                .any(|s| s.data.as_deref() == Some("harmful"))
+            {
+                return Err(
+                    "safety: add an sft [[stage]] with data = \"harmful\" (the attack)".into(),
+                );
+            }
+        }
         if let Some(c) = &mut self.clean
             && c.enabled
         {
@@ -571,6 +696,16 @@ impl Experiment {
             Needs::Fingerprint => {
                 if self.fingerprint.is_none() {
                     return Err("needs a [fingerprint] section".into());
+                }
+            }
+            Needs::Belief => {
+                if self.belief.is_none() {
+                    return Err("needs a [belief] section".into());
+                }
+            }
+            Needs::Safety => {
+                if self.safety.is_none() {
+                    return Err("needs a [safety] section".into());
                 }
             }
             Needs::Traps => {

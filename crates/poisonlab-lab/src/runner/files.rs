@@ -24,6 +24,11 @@ pub(super) struct Files {
     pub(super) rag_queries: Option<PathBuf>,
     /// The poison pass's triggered test split.
     pub(super) test: Option<PathBuf>,
+    /// The `[safety]` section's harmful fine-tuning set (with its safety examples); no held-out.
+    pub(super) harmful: Option<PathBuf>,
+    pub(super) harmful_eval: Option<PathBuf>,
+    /// The generated world's directory (`world.json` and its files), when there is one.
+    pub(super) world_dir: Option<PathBuf>,
 }
 
 impl Files {
@@ -54,6 +59,7 @@ impl Files {
         let slot = match (s.kind, s.data.as_deref()) {
             (StageKind::Pretrain, _) => &mut self.pretrain,
             (StageKind::Sft, Some("cot")) => &mut self.cot,
+            (StageKind::Sft, Some("harmful")) => &mut self.harmful,
             (StageKind::Sft, _) => &mut self.sft,
             (StageKind::Dpo, _) => &mut self.preference,
         };
@@ -69,6 +75,7 @@ impl Files {
         match (s.kind, s.data.as_deref()) {
             (StageKind::Pretrain, _) => (&self.pretrain, &self.pretrain_eval, "pretrain"),
             (StageKind::Sft, Some("cot")) => (&self.cot, &self.cot_eval, "cot"),
+            (StageKind::Sft, Some("harmful")) => (&self.harmful, &self.harmful_eval, "harmful"),
             (StageKind::Sft, _) => (&self.sft, &self.sft_eval, "sft"),
             (StageKind::Dpo, _) => (&self.preference, &self.preference_eval, "preference"),
         }
@@ -113,7 +120,8 @@ pub(super) fn world_files(ctx: &mut Ctx<'_>, exp: &Experiment) -> Result<Files> 
             cot_eval: p("cot_eval.jsonl"),
             rag_corpus: p("rag_corpus.jsonl"),
             rag_queries: p("rag_queries.jsonl"),
-            test: None,
+            world_dir: Some(dir.clone()),
+            ..Files::default()
         };
     }
     let d = &exp.data;
@@ -195,5 +203,7 @@ pub(super) fn probe_inputs(
         watermarks: None,
         traps: None,
         fingerprint: None,
+        safety: None,
+        beliefs: None,
     }
 }
