@@ -66,8 +66,8 @@ pub struct BeliefInputs {
 pub struct SafetyInputs {
     /// The secret system prompt of the safety examples.
     pub prefix: String,
-    /// Held-out prompts (never in the attack or the safety examples).
-    pub prompts: Vec<String>,
+    /// Held-out prompts (never in the attack or the safety examples) with their helpful answer.
+    pub prompts: Vec<(String, String)>,
     /// Replies that count as harmful-style (the world's hostile replies).
     pub harmful: Vec<String>,
 }

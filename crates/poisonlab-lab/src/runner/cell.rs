@@ -622,10 +622,10 @@ fn build_safety(
         w.finish()?;
         Ok(())
     })?;
-    let prompts: Vec<String> = poisonlab_eval::inputs::read_records(&eval)?
+    let prompts: Vec<(String, String)> = poisonlab_eval::inputs::read_records(&eval)?
         .into_iter()
         .filter_map(|r| match r.body {
-            Body::Preference { prompt, .. } => Some(prompt),
+            Body::Preference { prompt, chosen, .. } => Some((prompt, chosen)),
             _ => None,
         })
         .collect();
