@@ -723,6 +723,7 @@ pub struct TrapMakeArgs {
     /// Sampling temperature of the reference model.
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f64,
+    /// Seed of the traps' draw and of the documents they go into.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[command(flatten)]
@@ -779,14 +780,17 @@ pub struct FingerprintEmbedArgs {
     /// Fingerprint examples to insert (at most 60).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub count: usize,
+    /// Instruction or chat data to fingerprint.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+    /// The data with the fingerprint examples (same format and convention).
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]
     pub errors: ErrorArgs,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -801,6 +805,7 @@ pub struct FingerprintTestArgs {
     /// Decoy keys (the smallest p-value is 1 / (M + 1)).
     #[arg(long, default_value_t = 99, value_name = "M")]
     pub decoys: usize,
+    /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -820,6 +825,7 @@ pub struct FingerprintCalibrateArgs {
     /// Keys to try.
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub keys: usize,
+    /// Seed of the key family.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
