@@ -129,23 +129,26 @@ def fingerprint(runs):
     if rs is None:
         return
     print("### `fingerprint.toml`\n")
-    print("| after | success (per seed) | verified at α = 0.05 | p per seed | false claims at 0.05 | at 0.01 | utility |")
-    print("|---|---|---|---|---|---|---|")
-    g = pooled(rs, lambda r: (r["stage"], r["probe"]))
+    print("| after | downstream lr | success (per seed) | verified at α = 0.05 | p per seed | false claims at 0.05 | at 0.01 | utility |")
+    print("|---|---|---|---|---|---|---|---|")
+    lr = lambda r: r.get("stage_2_config_lr", 0.002)
+    g = pooled(rs, lambda r: (r["stage"], lr(r), r["probe"]))
     p = defaultdict(list)
     for r in rs:
         if r["probe"] == "fingerprint_p":
-            p[r["stage"]].append((r["seed"], r["value"]))
+            p[(r["stage"], lr(r))].append((r["seed"], r["value"]))
+    lrs = sorted({lr(r) for r in rs}, reverse=True)
     for st in ["pretrain", "sft", "sft/cot"]:
-        c = []
-        for pr in ["fingerprint_success", "fingerprint_verified"]:
-            x = g.get((st, pr))
-            c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
-        c.append(", ".join(f"{v:.2f}" for _, v in sorted(p[st])))
-        for pr in ["fingerprint_false_claims/alpha=0.05", "fingerprint_false_claims/alpha=0.01", "utility"]:
-            x = g.get((st, pr))
-            c.append(rate(x[0], x[1]) if x else "–")
-        print(f"| {st} | " + " | ".join(c) + " |")
+        for l in lrs:
+            c = []
+            for pr in ["fingerprint_success", "fingerprint_verified"]:
+                x = g.get((st, l, pr))
+                c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
+            c.append(", ".join(f"{v:.2f}" for _, v in sorted(p[(st, l)])))
+            for pr in ["fingerprint_false_claims/alpha=0.05", "fingerprint_false_claims/alpha=0.01", "utility"]:
+                x = g.get((st, l, pr))
+                c.append(rate(x[0], x[1]) if x else "–")
+            print(f"| {st} | {l if st == 'sft/cot' else '(same model)'} | " + " | ".join(c) + " |")
     print()
 
 

@@ -3,7 +3,11 @@
 use std::io::Read;
 use std::path::Path;
 
-use poisonlab_data::{Body, Error as DataError, OnError, Quarantine, ReadOptions, RecordReader};
+use poisonlab_data::io::FileDigest;
+use poisonlab_data::{
+    Body, Error as DataError, OnError, Quarantine, ReadOptions, Record, RecordReader, RecordWriter,
+    Tally, WriteOptions,
+};
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
@@ -133,6 +137,85 @@ impl Documents {
             })
             .collect()
     }
+}
+
+/// What [`copy_records`] did.
+#[derive(Debug, Clone)]
+pub(crate) struct Copied {
+    /// `read` and `written` of the input's records (so `read = written + quarantined` once the
+    /// caller sets `quarantined` from its first pass).
+    pub tally: Tally,
+    /// Good input records (the ordinals `edit` saw).
+    pub records: u64,
+    /// Records `edit` added (written too, not in `tally`).
+    pub added: u64,
+    pub digest: FileDigest,
+}
+
+/// The second pass every trust writer shares: streams `input` to `output` in its own format and
+/// convention, skipping bad records (already quarantined by the first pass) or failing on them.
+/// `edit` gets each good record's ordinal and the record (to change it in place) and returns
+/// records to write right after it.
+pub(crate) fn copy_records(
+    input: &Path,
+    output: &Path,
+    read: &ReadOptions,
+    on_error: OnError,
+    mut edit: impl FnMut(u64, &mut Record) -> Result<Vec<Record>>,
+) -> Result<Copied> {
+    let mut reader = RecordReader::open(input, read)?;
+    let mut writer: Option<RecordWriter> = None;
+    let mut tally = Tally::default();
+    let (mut ordinal, mut added) = (0u64, 0u64);
+    while let Some(item) = reader.next() {
+        tally.read += 1;
+        let mut item = match item {
+            Ok(item) => item,
+            Err(DataError::Bad(_)) if on_error == OnError::Quarantine => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let extra = edit(ordinal, &mut item.record)?;
+        if writer.is_none() {
+            let wopts = WriteOptions {
+                format: None,
+                convention: reader.convention(),
+            };
+            writer = Some(RecordWriter::create(output, &wopts)?);
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write_with(&item.record, !item.own_id)?;
+            for r in &extra {
+                w.write(r)?;
+            }
+        }
+        tally.written += 1;
+        added += extra.len() as u64;
+        ordinal += 1;
+    }
+    tally.blank_lines = reader.blank_lines;
+    let writer = match writer {
+        Some(w) => w,
+        None => RecordWriter::create(output, &WriteOptions::default())?,
+    };
+    Ok(Copied {
+        tally,
+        records: ordinal,
+        added,
+        digest: writer.finish()?,
+    })
+}
+
+/// Refuses to write over the input.
+pub(crate) fn not_the_input(input: &Path, output: &Path) -> Result<()> {
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
+        && a == b
+    {
+        return Err(Error::Invalid(format!(
+            "{}: the output is the input file; write to another path",
+            output.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Hex SHA-256 of a file's bytes.

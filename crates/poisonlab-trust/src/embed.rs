@@ -10,13 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use poisonlab_data::pass::quarantine_path;
-use poisonlab_data::{
-    Body, Error as DataError, OnError, Quarantine, ReadOptions, RecordReader, RecordWriter, Tally,
-    WriteOptions,
-};
+use poisonlab_data::{Body, OnError, Quarantine, ReadOptions, Tally};
 use serde::{Deserialize, Serialize};
 
-use crate::corpus::{Documents, document_text, file_sha256};
+use crate::corpus::{Documents, copy_records, document_text, file_sha256, not_the_input};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::scheme::Scheme;
@@ -167,14 +164,7 @@ pub fn embed_keys(
     opts: &EmbedOptions,
 ) -> Result<MultiReport> {
     scheme.validate().map_err(Error::Invalid)?;
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
-        && a == b
-    {
-        return Err(Error::Invalid(format!(
-            "{}: the output is the input file; write to another path",
-            output.display()
-        )));
-    }
+    not_the_input(input, output)?;
     let qpath = opts
         .quarantine
         .clone()
@@ -193,53 +183,30 @@ pub fn embed_keys(
     }
 
     // Second pass: write.
-    let mut reader = RecordReader::open(input, &opts.read)?;
-    let mut writer: Option<RecordWriter> = None;
-    let mut tally = Tally::default();
     let mut marked: Vec<Vec<Marked>> = vec![Vec::new(); keys.len()];
-    let mut ordinal = 0u64;
-    while let Some(item) = reader.next() {
-        tally.read += 1;
-        let mut item = match item {
-            Ok(item) => item,
-            Err(DataError::Bad(_)) if opts.on_error == OnError::Quarantine => {
-                // Already in the quarantine from the first pass.
-                continue;
+    let copied = copy_records(
+        input,
+        output,
+        &opts.read,
+        opts.on_error,
+        |ordinal, record| {
+            if let Some(&k) = owner.get(&ordinal) {
+                let text = document_text(&record.body)
+                    .ok_or_else(|| Error::Invalid(format!("record {ordinal} is not a document")))?;
+                let new = scheme.embed(&keys[k].0, ordinal, text);
+                if let Body::Pretrain { text } | Body::Passage { text, .. } = &mut record.body {
+                    *text = new;
+                }
+                marked[k].push(Marked {
+                    ordinal,
+                    id: record.id.clone(),
+                });
             }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(&k) = owner.get(&ordinal) {
-            let text = document_text(&item.record.body)
-                .ok_or_else(|| Error::Invalid(format!("record {ordinal} is not a document")))?;
-            let new = scheme.embed(&keys[k].0, ordinal, text);
-            if let Body::Pretrain { text } | Body::Passage { text, .. } = &mut item.record.body {
-                *text = new;
-            }
-            marked[k].push(Marked {
-                ordinal,
-                id: item.record.id.clone(),
-            });
-        }
-        if writer.is_none() {
-            let wopts = WriteOptions {
-                format: None,
-                convention: reader.convention(),
-            };
-            writer = Some(RecordWriter::create(output, &wopts)?);
-        }
-        if let Some(w) = writer.as_mut() {
-            w.write_with(&item.record, !item.own_id)?;
-        }
-        tally.written += 1;
-        ordinal += 1;
-    }
-    tally.blank_lines = reader.blank_lines;
+            Ok(Vec::new())
+        },
+    )?;
+    let (mut tally, ordinal, digest) = (copied.tally, copied.records, copied.digest);
     tally.quarantined = quarantine.count;
-    let writer = match writer {
-        Some(w) => w,
-        None => RecordWriter::create(output, &WriteOptions::default())?,
-    };
-    let digest = writer.finish()?;
     let had_bad = quarantine.count > 0;
     quarantine.finish()?;
     let all_marked = marked

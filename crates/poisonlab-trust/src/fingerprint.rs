@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use poisonlab_data::pass::quarantine_path;
 use poisonlab_data::{
     Body, Error as DataError, Kind, Message, OnError, Quarantine, ReadOptions, Record,
-    RecordReader, RecordWriter, Tally, WriteOptions,
+    RecordReader, Tally,
 };
 use poisonlab_model::{GenerateOptions, LanguageModel, Tokenizer};
 use rand::RngExt;
@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::corpus::copy_records;
 use crate::error::{Error, Result};
 use crate::key::Key;
 
@@ -172,14 +173,7 @@ pub fn embed_fingerprint(
             "count = {count}: a fingerprint is 1 to {MAX_EXAMPLES} examples"
         )));
     }
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
-        && a == b
-    {
-        return Err(Error::Invalid(format!(
-            "{}: the output is the input file; write to another path",
-            output.display()
-        )));
-    }
+    crate::corpus::not_the_input(input, output)?;
     // First pass: count the records and learn their kind.
     let qpath = quarantine_path(output);
     let mut quarantine = Quarantine::new(&qpath);
@@ -217,56 +211,29 @@ pub fn embed_fingerprint(
         .map(|i| (rng.random_range(0..records), i))
         .collect();
     after.sort_unstable();
-    let mut reader = RecordReader::open(input, read)?;
-    let mut writer: Option<RecordWriter> = None;
-    let mut tally = Tally::default();
-    let (mut ordinal, mut next) = (0u64, 0usize);
+    let mut next = 0usize;
     let mut inserted = Vec::with_capacity(count);
     let mut seen_ids = HashSet::new();
-    while let Some(item) = reader.next() {
-        tally.read += 1;
-        let item = match item {
-            Ok(item) => item,
-            Err(DataError::Bad(_)) if on_error == OnError::Quarantine => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if writer.is_none() {
-            writer = Some(RecordWriter::create(
-                output,
-                &WriteOptions {
-                    format: None,
-                    convention: reader.convention(),
-                },
-            )?);
-        }
-        let Some(w) = writer.as_mut() else {
-            unreachable!("opened above")
-        };
-        w.write_with(&item.record, !item.own_id)?;
-        seen_ids.insert(item.record.id.clone());
-        tally.written += 1;
+    let copied = copy_records(input, output, read, on_error, |ordinal, record| {
+        seen_ids.insert(record.id.clone());
+        let mut extra = Vec::new();
         while next < after.len() && after[next].0 == ordinal {
             let r = example(key, after[next].1, chat);
-            w.write(&r)?;
             inserted.push(r.id.clone());
+            extra.push(r);
             next += 1;
         }
-        ordinal += 1;
-    }
-    tally.blank_lines = reader.blank_lines;
+        Ok(extra)
+    })?;
+    let (mut tally, ordinal, digest) = (copied.tally, copied.records, copied.digest.clone());
     tally.quarantined = quarantine.count;
-    let digest = match writer {
-        Some(w) => w.finish()?,
-        None => {
-            return Err(Error::Invalid(format!(
-                "{}: no good records",
-                input.display()
-            )));
-        }
-    };
     let had_bad = quarantine.count > 0;
     quarantine.finish()?;
-    if !tally.balanced() || inserted.len() != count || ordinal != records {
+    if !tally.balanced()
+        || inserted.len() != count
+        || copied.added != count as u64
+        || ordinal != records
+    {
         return Err(Error::Invalid(format!(
             "record accounting does not add up: {tally}; {} of {count} examples",
             inserted.len()
@@ -284,7 +251,7 @@ pub fn embed_fingerprint(
         input: input.to_path_buf(),
         output_sha256: digest.sha256,
         records,
-        written: tally.written + count as u64,
+        written: tally.written + copied.added,
         inserted,
     };
     let mpath = manifest_path(output);

@@ -13,14 +13,13 @@ use std::path::{Path, PathBuf};
 use poisonlab_clean::ngram::NgramLm;
 use poisonlab_data::pass::quarantine_path;
 use poisonlab_data::{
-    Body, Error as DataError, OnError, Quarantine, ReadOptions, Record, RecordReader, RecordWriter,
-    Tally, WriteOptions,
+    Body, OnError, Quarantine, ReadOptions, Record, RecordWriter, Tally, WriteOptions,
 };
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::corpus::{Documents, document_text};
+use crate::corpus::{Documents, copy_records, not_the_input};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,14 +165,7 @@ pub fn insert_traps(
     on_error: OnError,
     seed: u64,
 ) -> Result<TrapReport> {
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
-        && a == b
-    {
-        return Err(Error::Invalid(format!(
-            "{}: the output is the input file; write to another path",
-            output.display()
-        )));
-    }
+    not_the_input(input, output)?;
     let qpath = quarantine_path(output);
     let mut quarantine = Quarantine::new(&qpath);
     let docs = Documents::read(input, read, on_error, Some(&mut quarantine))?;
@@ -203,21 +195,10 @@ pub fn insert_traps(
         }
     }
 
-    let mut reader = RecordReader::open(input, read)?;
-    let mut writer: Option<RecordWriter> = None;
-    let mut tally = Tally::default();
-    let mut ordinal = 0u64;
     let mut inserted = 0usize;
-    while let Some(item) = reader.next() {
-        tally.read += 1;
-        let mut item = match item {
-            Ok(item) => item,
-            Err(DataError::Bad(_)) if on_error == OnError::Quarantine => continue,
-            Err(e) => return Err(e.into()),
-        };
+    let copied = copy_records(input, output, read, on_error, |ordinal, record| {
         if let Some(&ti) = host.get(&ordinal)
-            && document_text(&item.record.body).is_some()
-            && let Body::Pretrain { text } | Body::Passage { text, .. } = &mut item.record.body
+            && let Body::Pretrain { text } | Body::Passage { text, .. } = &mut record.body
         {
             let sep = if text.ends_with(char::is_whitespace) {
                 ""
@@ -228,28 +209,10 @@ pub fn insert_traps(
             text.push_str(&members[ti].text);
             inserted += 1;
         }
-        if writer.is_none() {
-            writer = Some(RecordWriter::create(
-                output,
-                &WriteOptions {
-                    format: None,
-                    convention: reader.convention(),
-                },
-            )?);
-        }
-        if let Some(w) = writer.as_mut() {
-            w.write_with(&item.record, !item.own_id)?;
-        }
-        tally.written += 1;
-        ordinal += 1;
-    }
-    tally.blank_lines = reader.blank_lines;
+        Ok(Vec::new())
+    })?;
+    let (mut tally, digest) = (copied.tally, copied.digest);
     tally.quarantined = quarantine.count;
-    let writer = match writer {
-        Some(w) => w,
-        None => RecordWriter::create(output, &WriteOptions::default())?,
-    };
-    let digest = writer.finish()?;
     let had_bad = quarantine.count > 0;
     quarantine.finish()?;
     if !tally.balanced() || inserted != need {

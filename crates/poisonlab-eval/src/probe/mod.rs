@@ -119,6 +119,18 @@ pub(crate) fn five() -> usize {
     5
 }
 
+/// The share of `p_values` at most α, for α = 0.05 and 0.01: `<name>/alpha=α` (Wilson). For keys
+/// that never marked anything it is the false-positive rate, which exact p-values bound by α.
+pub(crate) fn rejection_rates(name: &str, p_values: &[f64]) -> Vec<Measure> {
+    [0.05, 0.01]
+        .into_iter()
+        .map(|alpha| {
+            let k = p_values.iter().filter(|&&x| x <= alpha).count() as u64;
+            Measure::rate(format!("{name}/alpha={alpha}"), k, p_values.len() as u64)
+        })
+        .collect()
+}
+
 pub(crate) fn check_common(n: usize, max_tokens: usize) -> std::result::Result<(), String> {
     if n == 0 {
         return Err("n must be at least 1".into());

@@ -111,14 +111,7 @@ impl ProbeRun for Watermark {
                 .iter()
                 .map(|k| check(k).map(|v| v.p_value))
                 .collect::<Result<_>>()?;
-            for alpha in [0.05, 0.01] {
-                let k = p.iter().filter(|&&x| x <= alpha).count() as u64;
-                out.push(Measure::rate(
-                    format!("watermark_fpr/alpha={alpha}"),
-                    k,
-                    p.len() as u64,
-                ));
-            }
+            out.extend(super::rejection_rates("watermark_fpr", &p));
         }
         Ok(out)
     }
