@@ -80,9 +80,14 @@ pub fn run(cmd: &WatermarkCommand) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&c)?);
                 return Ok(ExitCode::SUCCESS);
             }
+            let docs = if t.scheme.needs_documents() {
+                format!(", {} documents each", c.copies)
+            } else {
+                String::new()
+            };
             println!(
-                "{}: {} never-embedded keys (seed {}), N = {} nulls each, {} copies",
-                c.scheme, c.keys, a.seed, c.null_size, c.copies
+                "{}: {} never-embedded keys (seed {}), N = {} nulls each{docs}",
+                c.scheme, c.keys, a.seed, c.null_size
             );
             for l in &c.levels {
                 println!(
