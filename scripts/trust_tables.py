@@ -139,7 +139,8 @@ def fingerprint(runs):
             p[(r["stage"], lr(r))].append((r["seed"], r["value"]))
     lrs = sorted({lr(r) for r in rs}, reverse=True)
     for st in ["pretrain", "sft", "sft/cot"]:
-        for l in lrs:
+        # Before the downstream stage the cells of every learning rate share their models.
+        for l in lrs if st == "sft/cot" else lrs[:1]:
             c = []
             for pr in ["fingerprint_success", "fingerprint_verified"]:
                 x = g.get((st, l, pr))
