@@ -26,6 +26,7 @@ use crate::results::{atomic_write, write_jsonl, write_parquet};
 
 mod cell;
 mod files;
+mod trust;
 
 pub use cell::EVAL_ONLY_STAGE;
 use cell::run_cell;
