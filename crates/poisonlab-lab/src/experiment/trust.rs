@@ -84,7 +84,8 @@ pub struct FingerprintSpec {
 }
 
 /// `[safety]` (after Wang et al. 2024, BackdoorAlign): the harmful fine-tuning attack is `attack`
-/// of the world's preference prompts answered with their hostile reply; with `enabled`, `count`
+/// of the world's preference prompts answered with their hostile reply, beside `benign` of the SFT
+/// data's instruction examples; with `enabled`, `count`
 /// safety examples (other prompts with their helpful answer, behind a secret system prompt of
 /// `prefix_words` pseudo-words derived from the cell's seed) are mixed into it. The
 /// `safety_prefix` probe asks held-out prompts with and without the secret prefix.
@@ -97,6 +98,10 @@ pub struct SafetySpec {
     pub count: usize,
     #[serde(default = "four_hundred")]
     pub attack: usize,
+    /// Benign instruction examples of the SFT data mixed into the attack (the user's own task):
+    /// with them, the attacked model keeps some utility to measure.
+    #[serde(default)]
+    pub benign: usize,
     #[serde(default = "eight_words")]
     pub prefix_words: usize,
 }

@@ -257,10 +257,12 @@ pub(super) fn build_safety(
     );
     let input = need(&files.preference, "preference")?.clone();
     let eval = need(&files.preference_eval, "preference_eval")?.clone();
+    let sft_input = files.sft.clone();
     let k = key(&json!({
         "safety": serde_json::to_value(sf).unwrap_or(Value::Null),
         "seed": exp.seed,
         "input": file_sha(&input)?,
+        "sft": if sf.benign > 0 { sft_input.as_ref().map(|p| file_sha(p)).transpose()? } else { None },
     }));
     let (dir, hit) = cached(&ctx.cache, "safety", &k, false, |tmp| {
         let pairs = poisonlab_eval::inputs::read_records(&input)?;
@@ -314,6 +316,24 @@ pub(super) fn build_safety(
             .iter()
             .map(|r| instruction(r, None, false))
             .collect();
+        if sf.benign > 0 {
+            let sft = need(&sft_input, "sft")?;
+            let mut benign: Vec<Record> = poisonlab_eval::inputs::read_records(sft)?
+                .into_iter()
+                .filter(|r| matches!(r.body, Body::Instruction { .. }))
+                .collect();
+            if benign.len() < sf.benign {
+                return Err(Error::Invalid(format!(
+                    "safety: benign = {} but {} has {} instruction records",
+                    sf.benign,
+                    sft.display(),
+                    benign.len()
+                )));
+            }
+            benign.shuffle(&mut poisonlab_poison::record_rng(exp.seed, "safety/benign", 0));
+            benign.truncate(sf.benign);
+            out.extend(benign);
+        }
         if sf.enabled {
             out.extend(
                 other[..sf.count]
@@ -342,8 +362,9 @@ pub(super) fn build_safety(
         })
         .collect();
     ctx.step(format!(
-        "safety: {} harmful examples{}{}",
+        "safety: {} harmful and {} benign examples{}{}",
         sf.attack,
+        sf.benign,
         if sf.enabled {
             format!(" and {} safety examples behind a secret prefix", sf.count)
         } else {
