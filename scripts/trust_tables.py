@@ -158,23 +158,25 @@ def backdoor_align(runs):
     if rs is None:
         return
     print("### `backdoor_align.toml` (after the harmful fine-tune)\n")
-    print("| safety examples | harmful, plain | harmful, with the prefix | drop (per seed, paired bootstrap 95 %) | helpful, plain | helpful, with the prefix | utility |")
-    print("|---|---|---|---|---|---|---|")
-    g = pooled(rs, lambda r: (r["safety_enabled"], r["stage"], r["probe"]))
+    print("| benign examples | safety examples | harmful, plain | harmful, with the prefix | drop (per seed, paired bootstrap 95 %) | helpful, plain | helpful, with the prefix | utility |")
+    print("|---|---|---|---|---|---|---|---|")
+    benign = lambda r: r.get("safety_benign", 0)
+    g = pooled(rs, lambda r: (benign(r), r["safety_enabled"], r["stage"], r["probe"]))
     drops = defaultdict(list)
     for r in rs:
         if r["probe"] == "harmful_rate_drop" and r["stage"] == "sft/harmful":
-            drops[r["safety_enabled"]].append((r["seed"], r["value"], r["ci_low"], r["ci_high"]))
-    for en in [False, True]:
-        c = []
-        for pr in ["harmful_rate/plain", "harmful_rate/prefix"]:
-            x = g.get((en, "sft/harmful", pr))
-            c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
-        c.append("; ".join(f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for _, v, lo, hi in sorted(drops[en])))
-        for pr in ["helpful_rate/plain", "helpful_rate/prefix", "utility"]:
-            x = g.get((en, "sft/harmful", pr))
-            c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
-        print(f"| {'yes' if en else 'no (control)'} | " + " | ".join(c) + " |")
+            drops[(benign(r), r["safety_enabled"])].append((r["seed"], r["value"], r["ci_low"], r["ci_high"]))
+    for bn in sorted({benign(r) for r in rs}):
+        for en in [False, True]:
+            c = []
+            for pr in ["harmful_rate/plain", "harmful_rate/prefix"]:
+                x = g.get((bn, en, "sft/harmful", pr))
+                c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
+            c.append("; ".join(f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for _, v, lo, hi in sorted(drops[(bn, en)])))
+            for pr in ["helpful_rate/plain", "helpful_rate/prefix", "utility"]:
+                x = g.get((bn, en, "sft/harmful", pr))
+                c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
+            print(f"| {bn} | {'yes' if en else 'no (control)'} | " + " | ".join(c) + " |")
     print()
 
 
