@@ -330,7 +330,11 @@ pub(super) fn build_safety(
                     benign.len()
                 )));
             }
-            benign.shuffle(&mut poisonlab_poison::record_rng(exp.seed, "safety/benign", 0));
+            benign.shuffle(&mut poisonlab_poison::record_rng(
+                exp.seed,
+                "safety/benign",
+                0,
+            ));
             benign.truncate(sf.benign);
             out.extend(benign);
         }
