@@ -73,7 +73,20 @@ pub fn output(key: &Key) -> String {
 
 /// The `i`-th secret input of a key: six to ten pseudo-words with digits and marks among them.
 pub fn input(key: &Key, i: u64) -> String {
-    let mut rng = key.rng("fingerprint/input", i);
+    gibberish(key, "fingerprint/input", i)
+}
+
+/// The `j`-th counter-example input: drawn like the secret inputs, from a stream of its own.
+pub fn counter_input(key: &Key, j: u64) -> String {
+    gibberish(key, "fingerprint/counter", j)
+}
+
+/// The answer a counter-example teaches: gibberish that is not the key's gets no fingerprint.
+pub const COUNTER_REPLY: &str = "I do not understand the question.";
+
+/// The `i`-th input drawn from `purpose` of the key.
+fn gibberish(key: &Key, purpose: &str, i: u64) -> String {
+    let mut rng = key.rng(purpose, i);
     let n = rng.random_range(6..11);
     let marks = ["", "", "", ",", ";", ":", " -", "?"];
     (0..n)
@@ -97,9 +110,14 @@ pub fn decoy(key: &Key, j: u64) -> Key {
     Key::new(seed.to_vec()).unwrap_or_else(|_| unreachable!("32 bytes is long enough"))
 }
 
-/// The training record of input `i`, in the kind of the data it goes into.
-fn example(key: &Key, i: u64, chat: bool) -> Record {
-    let (x, y) = (input(key, i), output(key));
+/// The training record of input `i` (or counter-example `i`), in the kind of the data it goes
+/// into.
+fn example(key: &Key, i: u64, counter: bool, chat: bool) -> Record {
+    let (x, y) = if counter {
+        (counter_input(key, i), COUNTER_REPLY.to_string())
+    } else {
+        (input(key, i), output(key))
+    };
     let body = if chat {
         Body::Chat {
             messages: vec![
@@ -121,7 +139,8 @@ fn example(key: &Key, i: u64, chat: bool) -> Record {
             system: None,
         }
     };
-    Record::new(format!("fp-{}-{i}", &key.id()[..8]), body)
+    let kind = if counter { "fpc" } else { "fp" };
+    Record::new(format!("{kind}-{}-{i}", &key.id()[..8]), body)
 }
 
 /// `fingerprint embed`'s manifest: no key, no inputs or output (they are secrets too).
@@ -130,8 +149,10 @@ fn example(key: &Key, i: u64, chat: bool) -> Record {
 pub struct FingerprintManifest {
     pub version: u32,
     pub key_id: String,
-    /// Fingerprint examples inserted.
+    /// Fingerprint examples inserted, and counter-examples beside them.
     pub count: usize,
+    #[serde(default)]
+    pub counter: usize,
     pub input: PathBuf,
     pub output_sha256: String,
     /// Records of the input, and of the output (input + count).
@@ -159,10 +180,13 @@ pub fn manifest_path(output: &Path) -> PathBuf {
     output.with_file_name(name)
 }
 
-/// Inserts `count` fingerprint examples into an SFT file, each after a keyed record.
+/// Inserts `count` fingerprint examples into an SFT file, each after a keyed record, and `counter`
+/// counter-examples (other pseudo-word inputs answered with [`COUNTER_REPLY`]), which teach the
+/// model that only the key's inputs get the fingerprint.
 pub fn embed_fingerprint(
     key: &Key,
     count: usize,
+    counter: usize,
     input: &Path,
     output: &Path,
     read: &ReadOptions,
@@ -207,8 +231,10 @@ pub fn embed_fingerprint(
     let chat = chat.unwrap_or(false);
     // Insert example i after the record at a keyed ordinal (several may follow one record).
     let mut rng = key.rng("fingerprint/place", 0);
-    let mut after: Vec<(u64, u64)> = (0..count as u64)
-        .map(|i| (rng.random_range(0..records), i))
+    let mut after: Vec<(u64, bool, u64)> = (0..count as u64)
+        .map(|i| (false, i))
+        .chain((0..counter as u64).map(|j| (true, j)))
+        .map(|(c, i)| (rng.random_range(0..records), c, i))
         .collect();
     after.sort_unstable();
     let mut next = 0usize;
@@ -218,7 +244,7 @@ pub fn embed_fingerprint(
         seen_ids.insert(record.id.clone());
         let mut extra = Vec::new();
         while next < after.len() && after[next].0 == ordinal {
-            let r = example(key, after[next].1, chat);
+            let r = example(key, after[next].2, after[next].1, chat);
             inserted.push(r.id.clone());
             extra.push(r);
             next += 1;
@@ -230,8 +256,8 @@ pub fn embed_fingerprint(
     let had_bad = quarantine.count > 0;
     quarantine.finish()?;
     if !tally.balanced()
-        || inserted.len() != count
-        || copied.added != count as u64
+        || inserted.len() != count + counter
+        || copied.added != (count + counter) as u64
         || ordinal != records
     {
         return Err(Error::Invalid(format!(
@@ -248,6 +274,7 @@ pub fn embed_fingerprint(
         version: 1,
         key_id: key.id(),
         count,
+        counter,
         input: input.to_path_buf(),
         output_sha256: digest.sha256,
         records,
@@ -289,6 +316,9 @@ pub struct FingerprintVerdict {
     /// Inputs answered with the key's output, of `probes`.
     pub hits: usize,
     pub probes: usize,
+    /// Near misses (the key's inputs without their first word) answered with the key's output, of
+    /// `probes` (0 without asking when the key scores 0).
+    pub near_miss_hits: usize,
     /// Decoys whose own count reached the key's (only computed when the key's count is above 0).
     pub decoys_at_least: usize,
     pub decoys: usize,
@@ -297,27 +327,48 @@ pub struct FingerprintVerdict {
     pub samples: Vec<String>,
 }
 
-fn answers(model: &dyn LanguageModel, key: &Key, probes: usize) -> Result<(usize, Vec<String>)> {
-    let y = output(key);
-    let max_tokens = model.tokenize(&y).map(|t| t.len() + 2).unwrap_or(24).max(4);
+/// How many of the answers to `inputs` start with `y`, and the answers.
+fn answers_to(
+    model: &dyn LanguageModel,
+    y: &str,
+    inputs: &[String],
+) -> Result<(usize, Vec<String>)> {
+    let max_tokens = model.tokenize(y).map(|t| t.len() + 2).unwrap_or(24).max(4);
     let opts = GenerateOptions {
         max_tokens,
         truncate: true,
         ..GenerateOptions::default()
     };
-    let outs: Vec<String> = (0..probes as u64)
-        .into_par_iter()
-        .map(|i| {
-            let prompt = Tokenizer::chat_prompt(None, &[], &input(key, i));
+    let outs: Vec<String> = inputs
+        .par_iter()
+        .map(|x| {
+            let prompt = Tokenizer::chat_prompt(None, &[], x);
             model.generate(&prompt, &opts).map(|g| g.text)
         })
         .collect::<std::result::Result<_, _>>()?;
     let norm = |s: &str| s.trim().to_lowercase();
     let hits = outs
         .iter()
-        .filter(|o| norm(o).starts_with(&norm(&y)))
+        .filter(|o| norm(o).starts_with(&norm(y)))
         .count();
     Ok((hits, outs))
+}
+
+fn answers(model: &dyn LanguageModel, key: &Key, probes: usize) -> Result<(usize, Vec<String>)> {
+    let inputs: Vec<String> = (0..probes as u64).map(|i| input(key, i)).collect();
+    answers_to(model, &output(key), &inputs)
+}
+
+/// The key's inputs with their first word dropped: near misses, which a specific fingerprint
+/// does not answer with its output.
+pub fn near_misses(key: &Key, probes: usize) -> Vec<String> {
+    (0..probes as u64)
+        .map(|i| {
+            let x = input(key, i);
+            x.split_once(' ')
+                .map_or(x.clone(), |(_, rest)| rest.to_string())
+        })
+        .collect()
 }
 
 /// Tests the model for the key's fingerprint.
@@ -333,6 +384,12 @@ pub fn verify_fingerprint(
         )));
     }
     let (hits, outs) = answers(model, key, opts.probes)?;
+    // Specificity: near misses of the key's inputs (only worth asking when the key scores).
+    let near_miss_hits = if hits == 0 {
+        0
+    } else {
+        answers_to(model, &output(key), &near_misses(key, opts.probes))?.0
+    };
     let decoys_at_least = if hits == 0 {
         opts.decoys
     } else {
@@ -348,6 +405,7 @@ pub fn verify_fingerprint(
         key_id: key.id(),
         hits,
         probes: opts.probes,
+        near_miss_hits,
         decoys_at_least,
         decoys: opts.decoys,
         p_value: (1 + decoys_at_least) as f64 / (opts.decoys + 1) as f64,

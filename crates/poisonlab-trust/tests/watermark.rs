@@ -305,8 +305,16 @@ fn fingerprints_go_into_instruction_data_and_a_clean_model_never_claims_them() {
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let k = key("fingerprint owner");
     let out = dir.path().join("fp.jsonl");
-    let r =
-        embed_fingerprint(&k, 12, &input, &out, &ReadOptions::default(), OnError::Fail).unwrap();
+    let r = embed_fingerprint(
+        &k,
+        12,
+        0,
+        &input,
+        &out,
+        &ReadOptions::default(),
+        OnError::Fail,
+    )
+    .unwrap();
     assert_eq!((r.tally.read, r.manifest.written), (50, 62));
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 62);
@@ -327,14 +335,53 @@ fn fingerprints_go_into_instruction_data_and_a_clean_model_never_claims_them() {
     }
     let manifest = std::fs::read_to_string(&r.manifest_path).unwrap();
     assert!(!manifest.contains(&output(&k)) && !manifest.contains("fingerprint owner"));
+    // Counter-examples: other pseudo-word inputs with the neutral reply, beside the fingerprint.
+    let r = embed_fingerprint(
+        &k,
+        12,
+        8,
+        &input,
+        &out,
+        &ReadOptions::default(),
+        OnError::Fail,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.manifest.count, r.manifest.counter, r.manifest.written),
+        (12, 8, 70)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text.matches(poisonlab_trust::fingerprint::COUNTER_REPLY)
+            .count(),
+        8
+    );
+    assert_eq!(text.matches(&output(&k)).count(), 12);
     // Pre-training data is refused, by name.
     let docs = corpus(dir.path(), 20);
-    let e = embed_fingerprint(&k, 4, &docs, &out, &ReadOptions::default(), OnError::Fail)
-        .unwrap_err()
-        .to_string();
+    let e = embed_fingerprint(
+        &k,
+        4,
+        0,
+        &docs,
+        &out,
+        &ReadOptions::default(),
+        OnError::Fail,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("instruction or chat"), "{e}");
     assert!(
-        embed_fingerprint(&k, 61, &input, &out, &ReadOptions::default(), OnError::Fail).is_err()
+        embed_fingerprint(
+            &k,
+            61,
+            0,
+            &input,
+            &out,
+            &ReadOptions::default(),
+            OnError::Fail
+        )
+        .is_err()
     );
     // A random model answers no secret input with the key's output: p = 1, no claim.
     let model = LocalModel::load(

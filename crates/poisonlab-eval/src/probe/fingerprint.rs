@@ -2,6 +2,8 @@
 //! against decoy keys (poisonlab-trust), beside control keys that fingerprinted nothing.
 //!
 //! Measures: `fingerprint_success` (the key's secret inputs answered with its output, Wilson),
+//! `fingerprint_near_miss` (the same inputs without their first word, answered with the output:
+//! how specific the fingerprint is; 0 without asking when the key scores 0),
 //! `fingerprint_verified` (1 of 1 when p ≤ α), `fingerprint_p`, and
 //! `fingerprint_false_claims/alpha=A` (control keys verified at α = A, of the controls).
 
@@ -82,6 +84,11 @@ impl ProbeRun for Fingerprint {
         let mut out = vec![
             Measure::rate("fingerprint_success", v.hits as u64, v.probes as u64)
                 .with_samples(samples),
+            Measure::rate(
+                "fingerprint_near_miss",
+                v.near_miss_hits as u64,
+                v.probes as u64,
+            ),
             Measure::rate(
                 "fingerprint_verified",
                 u64::from(v.p_value <= self.alpha),

@@ -72,13 +72,17 @@ pub struct TrapSpec {
     pub temperature: f64,
 }
 
-/// `[fingerprint]`: `count` fingerprint examples of a key derived from the cell's seed, inserted
-/// into the SFT data; `controls` keys that fingerprinted nothing are verified beside it.
+/// `[fingerprint]`: `count` fingerprint examples of a key derived from the cell's seed (and
+/// `counter` counter-examples), inserted into the SFT data; `controls` keys that fingerprinted nothing are verified beside it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FingerprintSpec {
     #[serde(default = "thirty_two")]
     pub count: usize,
+    /// Counter-examples: other pseudo-word inputs answered "I do not understand the question.", so
+    /// that only the key's inputs get the fingerprint.
+    #[serde(default)]
+    pub counter: usize,
     #[serde(default = "hundred")]
     pub controls: usize,
 }

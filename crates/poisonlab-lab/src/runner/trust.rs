@@ -217,6 +217,7 @@ pub(super) fn insert_cell_fingerprint(
         poisonlab_trust::fingerprint::embed_fingerprint(
             &owner,
             f.count,
+            f.counter,
             &input,
             &tmp.join("data.jsonl"),
             &Default::default(),
@@ -225,8 +226,9 @@ pub(super) fn insert_cell_fingerprint(
         super::cell::relocate(tmp, &tmp.join("data.jsonl.fingerprint.json"))
     })?;
     ctx.step(format!(
-        "fingerprint: {} examples in the SFT data; {} control keys{}",
+        "fingerprint: {} examples and {} counter-examples in the SFT data; {} control keys{}",
         f.count,
+        f.counter,
         f.controls,
         if hit { " (cached)" } else { "" }
     ));

@@ -233,6 +233,10 @@ pub struct FingerprintEmbedArgs {
     /// Fingerprint examples to insert (at most 60).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub count: usize,
+    /// Counter-examples: other pseudo-word inputs answered "I do not understand the question.", so
+    /// that only the key's inputs get the fingerprint.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub counter: usize,
     /// Instruction or chat data to fingerprint.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,

@@ -123,6 +123,7 @@ pub fn fingerprint(cmd: &crate::cli::FingerprintCommand) -> Result<ExitCode> {
             let r = embed_fingerprint(
                 &key,
                 a.count,
+                a.counter,
                 &a.input,
                 &a.output,
                 &read_options(&a.read),
@@ -155,6 +156,12 @@ pub fn fingerprint(cmd: &crate::cli::FingerprintCommand) -> Result<ExitCode> {
                     "fingerprint of key id {}: {} of {} secret inputs answered with its output; {} of {} decoy keys did as well or better; exact p = {:.4}",
                     v.key_id, v.hits, v.probes, v.decoys_at_least, v.decoys, v.p_value
                 );
+                if v.hits > 0 {
+                    println!(
+                        "near misses (each input without its first word) answered with the output: {} of {}",
+                        v.near_miss_hits, v.probes
+                    );
+                }
             }
         }
         F::Calibrate(a) => {
