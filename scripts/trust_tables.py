@@ -129,27 +129,30 @@ def fingerprint(runs):
     if rs is None:
         return
     print("### `fingerprint.toml`\n")
-    print("| after | downstream lr | success (per seed) | verified at α = 0.05 | p per seed | false claims at 0.05 | at 0.01 | utility |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| counter-examples | after | downstream lr | success (per seed) | near misses | verified at α = 0.05 | p per seed | false claims at 0.05 | at 0.01 | utility |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     lr = lambda r: r.get("stage_2_config_lr", 0.002)
-    g = pooled(rs, lambda r: (r["stage"], lr(r), r["probe"]))
+    ce = lambda r: r.get("fingerprint_counter", 0)
+    g = pooled(rs, lambda r: (ce(r), r["stage"], lr(r), r["probe"]))
     p = defaultdict(list)
     for r in rs:
         if r["probe"] == "fingerprint_p":
-            p[(r["stage"], lr(r))].append((r["seed"], r["value"]))
+            p[(ce(r), r["stage"], lr(r))].append((r["seed"], r["value"]))
     lrs = sorted({lr(r) for r in rs}, reverse=True)
-    for st in ["pretrain", "sft", "sft/cot"]:
-        # Before the downstream stage the cells of every learning rate share their models.
-        for l in lrs if st == "sft/cot" else lrs[:1]:
-            c = []
-            for pr in ["fingerprint_success", "fingerprint_verified"]:
-                x = g.get((st, l, pr))
-                c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
-            c.append(", ".join(f"{v:.2f}" for _, v in sorted(p[(st, l)])))
-            for pr in ["fingerprint_false_claims/alpha=0.05", "fingerprint_false_claims/alpha=0.01", "utility"]:
-                x = g.get((st, l, pr))
-                c.append(rate(x[0], x[1]) if x else "–")
-            print(f"| {st} | {l if st == 'sft/cot' else '(same model)'} | " + " | ".join(c) + " |")
+    for c0 in sorted({ce(r) for r in rs}):
+        for st in ["pretrain", "sft", "sft/cot"]:
+            # Before the downstream stage the cells of every learning rate share their models.
+            for l in lrs if st == "sft/cot" else lrs[:1]:
+                c = []
+                for pr in ["fingerprint_success", "fingerprint_near_miss", "fingerprint_verified"]:
+                    x = g.get((c0, st, l, pr))
+                    c.append(f"{rate(x[0], x[1])} ({per_seed(x)})" if x else "–")
+                c.append(", ".join(f"{v:.2f}" for _, v in sorted(p[(c0, st, l)])))
+                for pr in ["fingerprint_false_claims/alpha=0.05", "fingerprint_false_claims/alpha=0.01", "utility"]:
+                    x = g.get((c0, st, l, pr))
+                    c.append(rate(x[0], x[1]) if x else "–")
+                lab = l if st == "sft/cot" else "–"
+                print(f"| {c0} | {st} | {lab} | " + " | ".join(c) + " |")
     print()
 
 
