@@ -231,11 +231,13 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         let (model_key, model_dir) =
             train_stage(ctx, exp, stage, &train, eval.as_deref(), prev.as_ref())?;
         prev = Some((model_key.clone(), model_dir.clone()));
-        // What this stage actually read: `max_records` keeps the file's first records.
+        // What this stage actually read.
         let tokenizer =
             poisonlab_model::Tokenizer::from_file(&model_dir.join("model").join("tokenizer.json"))
                 .ok();
-        let seen = trained_on(&train, max_records(stage), tokenizer.as_ref())?;
+        // The runner cut the stage's data to its `max_records` before anything went into it, so the
+        // stage trains on the whole file: the first records plus what was inserted among them.
+        let seen = trained_on(&train, 0, tokenizer.as_ref())?;
         let (records, poisoned) = (seen.records, seen.poisoned);
         poison_seen += poisoned;
         facts.push(json!({
@@ -458,6 +460,10 @@ fn train_stage(
     prev: Option<&(String, PathBuf)>,
 ) -> Result<(String, PathBuf)> {
     let mut table = stage.config.clone();
+    // `max_records` was applied by the runner (the stage's data is the cut file, with any records
+    // that poisons, watermarks, traps, fingerprints or belief statements inserted among them); the
+    // trainer must not cut again, or the inserted records past the N-th would be dropped.
+    table.remove("max_records");
     if !table.contains_key("seed") {
         table.insert(
             "seed".into(),
