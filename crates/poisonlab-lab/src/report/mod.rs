@@ -55,14 +55,31 @@ fn preset(config: &Value) -> String {
     if m.is_null() {
         return "from the previous stage".into();
     }
-    format!(
+    // A preset fills the shape keys the config leaves out.
+    let named = m["preset"].as_str().and_then(|n| {
+        poisonlab_train::config::PRESETS
+            .iter()
+            .find(|p| p.name == n)
+    });
+    let key = |k: &str, from_preset: Option<usize>| -> String {
+        match (&m[k], from_preset) {
+            (Value::Null, Some(v)) => v.to_string(),
+            (Value::Null, None) => "?".into(),
+            (v, _) => v.to_string(),
+        }
+    };
+    let shape = format!(
         "{} {}×{}, {} heads, {} positions",
-        m["arch"].as_str().unwrap_or("?"),
-        m["layers"],
-        m["hidden_size"],
-        m["heads"],
-        m["max_positions"]
-    )
+        m["arch"].as_str().unwrap_or("llama"),
+        key("layers", named.map(|p| p.layers)),
+        key("hidden_size", named.map(|p| p.hidden_size)),
+        key("heads", named.map(|p| p.heads)),
+        key("max_positions", None)
+    );
+    match named {
+        Some(p) => format!("{} ({shape})", p.name),
+        None => shape,
+    }
 }
 
 /// Tokens a stage processed: steps × batch size × context.
@@ -72,8 +89,13 @@ fn tokens_seen(config: &Value) -> String {
         config["batch_size"].as_u64(),
         config["context"].as_u64(),
     ) {
-        (Some(s), Some(b), Some(c)) => format!("{}", s * b * c),
-        _ => "?".into(),
+        (Some(s), Some(b), Some(c)) if config["epochs"].as_f64().is_none_or(|e| e <= 0.0) => {
+            format!("{}", s * b * c)
+        }
+        _ => match config["epochs"].as_f64() {
+            Some(e) if e > 0.0 => format!("{e} epochs"),
+            _ => "?".into(),
+        },
     }
 }
 
