@@ -77,7 +77,7 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
 
     // Counterfactual beliefs about the world's people.
     let beliefs = match &exp.belief {
-        Some(b) => Some(std::sync::Arc::new(super::trust::inject_beliefs(
+        Some(b) => Some(std::sync::Arc::new(super::belief::inject_beliefs(
             ctx, exp, b, &mut files,
         )?)),
         None => None,

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::experiment::Plan;
 use crate::results::{atomic_write, write_jsonl, write_parquet};
 
+mod belief;
 mod cell;
 mod files;
 mod trust;
