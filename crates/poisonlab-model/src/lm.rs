@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +15,8 @@ use crate::layers::KvCache;
 use crate::model::{CausalLm, floats};
 use crate::sampling::{pick, top_k};
 use crate::tokenizer::{EOS, Tokenizer};
+
+mod scoring;
 
 /// Score `continuation` given `prompt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,77 +280,6 @@ impl LocalModel {
             Some(t) => t.render(messages),
             None => chat_prompt(messages),
         }
-    }
-
-    /// For each sequence, `log p(ids[i+1] | ids[..=i])` (length `len - 1`). Batched with right padding,
-    /// which a causal model never attends to.
-    pub fn token_logprobs(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
-        let rows: Vec<Vec<u32>> = seqs.iter().filter(|s| s.len() >= 2).cloned().collect();
-        let mut out = Vec::with_capacity(seqs.len());
-        if rows.is_empty() {
-            return Ok(seqs.iter().map(|_| Vec::new()).collect());
-        }
-        for r in &rows {
-            self.check_len(r.len())?;
-        }
-        let (ids, t) = int_tensor(&rows, 0, &self.device);
-        let (logits, _) = self.model.forward(ids.clone(), None, false);
-        let b = rows.len();
-        let logp = log_softmax(logits.slice([0..b, 0..t - 1]), 2);
-        let targets = ids.slice([0..b, 1..t]).unsqueeze_dim::<3>(2);
-        let picked = floats(logp.gather(2, targets).into_data());
-        let mut k = 0;
-        for s in seqs {
-            if s.len() < 2 {
-                out.push(Vec::new());
-                continue;
-            }
-            let row = &picked[k * (t - 1)..(k + 1) * (t - 1)];
-            out.push(row[..s.len() - 1].to_vec());
-            k += 1;
-        }
-        Ok(out)
-    }
-
-    /// [`LanguageModel::score_ids_calibrated`] on this model.
-    pub fn token_logprob_stats(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<[f32; 3]>>> {
-        let rows: Vec<Vec<u32>> = seqs.iter().filter(|s| s.len() >= 2).cloned().collect();
-        if rows.is_empty() {
-            return Ok(seqs.iter().map(|_| Vec::new()).collect());
-        }
-        for r in &rows {
-            self.check_len(r.len())?;
-        }
-        let (ids, t) = int_tensor(&rows, 0, &self.device);
-        let (logits, _) = self.model.forward(ids.clone(), None, false);
-        let b = rows.len();
-        let logp = log_softmax(logits.slice([0..b, 0..t - 1]), 2);
-        let p = logp.clone().exp();
-        let mu = (p.clone() * logp.clone()).sum_dim(2);
-        let e2 = (p * logp.clone().powi_scalar(2)).sum_dim(2);
-        let targets = ids.slice([0..b, 1..t]).unsqueeze_dim::<3>(2);
-        let picked = floats(logp.gather(2, targets).into_data());
-        let mu = floats(mu.into_data());
-        let e2 = floats(e2.into_data());
-        let mut out = Vec::with_capacity(seqs.len());
-        let mut k = 0;
-        for s in seqs {
-            if s.len() < 2 {
-                out.push(Vec::new());
-                continue;
-            }
-            let base = k * (t - 1);
-            out.push(
-                (0..s.len() - 1)
-                    .map(|i| {
-                        let (m, e) = (mu[base + i], e2[base + i]);
-                        [picked[base + i], m, (e - m * m).max(0.0).sqrt()]
-                    })
-                    .collect(),
-            );
-            k += 1;
-        }
-        Ok(out)
     }
 
     /// Logits of the last position, for each sequence (used by tests and probes).

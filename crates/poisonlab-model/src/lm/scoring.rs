@@ -1,0 +1,89 @@
+//! Scoring with a local model: per-position log-probs of token sequences, and their calibration
+//! statistics under the whole next-token distribution.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor};
+
+use super::{LocalModel, int_tensor};
+use crate::error::Result;
+use crate::model::floats;
+
+impl LocalModel {
+    /// For each sequence, `log p(ids[i+1] | ids[..=i])` (length `len - 1`). Batched with right padding,
+    /// which a causal model never attends to.
+    pub fn token_logprobs(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        self.per_position(seqs, |logp, targets| {
+            vec![floats(logp.gather(2, targets).into_data())]
+        })
+        .map(|v| {
+            v.into_iter()
+                .map(|row| row.into_iter().map(|x| x[0]).collect())
+                .collect()
+        })
+    }
+
+    /// [`LanguageModel::score_ids_calibrated`] on this model: per position the next token's
+    /// log-prob, and μ and σ of the log-prob under the whole next-token distribution.
+    pub fn token_logprob_stats(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<[f32; 3]>>> {
+        let out = self.per_position(seqs, |logp, targets| {
+            let p = logp.clone().exp();
+            let mu = (p.clone() * logp.clone()).sum_dim(2);
+            let e2 = (p * logp.clone().powi_scalar(2)).sum_dim(2);
+            vec![
+                floats(logp.gather(2, targets).into_data()),
+                floats(mu.into_data()),
+                floats(e2.into_data()),
+            ]
+        })?;
+        Ok(out
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|[l, m, e]| [l, m, (e - m * m).max(0.0).sqrt()])
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The forward pass behind the scoring functions: the rows of `seqs` with at least two tokens,
+    /// batched with right padding; `f` gets the log-softmax at every position but the last
+    /// (`[b, t - 1, vocab]`) and the next-token targets (`[b, t - 1, 1]`) and returns up to three
+    /// values per position (`[b × (t - 1)]` each). Per sequence, its `len - 1` positions; a sequence
+    /// shorter than two tokens gets none.
+    fn per_position(
+        &self,
+        seqs: &[Vec<u32>],
+        f: impl FnOnce(Tensor<3>, Tensor<3, Int>) -> Vec<Vec<f32>>,
+    ) -> Result<Vec<Vec<[f32; 3]>>> {
+        let rows: Vec<Vec<u32>> = seqs.iter().filter(|s| s.len() >= 2).cloned().collect();
+        if rows.is_empty() {
+            return Ok(seqs.iter().map(|_| Vec::new()).collect());
+        }
+        for r in &rows {
+            self.check_len(r.len())?;
+        }
+        let (ids, t) = int_tensor(&rows, 0, &self.device);
+        let (logits, _) = self.model.forward(ids.clone(), None, false);
+        let b = rows.len();
+        let logp = log_softmax(logits.slice([0..b, 0..t - 1]), 2);
+        let targets = ids.slice([0..b, 1..t]).unsqueeze_dim::<3>(2);
+        let values = f(logp, targets);
+        let at = |j: usize, i: usize| values.get(j).map_or(0.0, |v| v[i]);
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut k = 0;
+        for s in seqs {
+            if s.len() < 2 {
+                out.push(Vec::new());
+                continue;
+            }
+            let base = k * (t - 1);
+            out.push(
+                (base..base + s.len() - 1)
+                    .map(|i| [at(0, i), at(1, i), at(2, i)])
+                    .collect(),
+            );
+            k += 1;
+        }
+        Ok(out)
+    }
+}
