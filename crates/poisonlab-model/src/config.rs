@@ -336,6 +336,14 @@ impl ModelConfig {
         }
     }
 
+    /// The width of the residual stream.
+    pub fn hidden_size(&self) -> usize {
+        match self {
+            ModelConfig::Llama(c) => c.hidden_size,
+            ModelConfig::Gpt2(c) => c.n_embd,
+        }
+    }
+
     pub fn num_layers(&self) -> usize {
         match self {
             ModelConfig::Llama(c) => c.num_hidden_layers,

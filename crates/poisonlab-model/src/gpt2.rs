@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::config::Gpt2Config;
 use crate::init::Init;
-use crate::layers::{KvCache, Norm, causal_attention, merge_heads, split_heads};
+use crate::layers::{KvCache, Norm, Patch, apply_patch, causal_attention, merge_heads, split_heads};
 
 #[derive(Module, Debug)]
 pub struct Attn {
@@ -66,13 +66,24 @@ impl Gpt2 {
     pub fn forward(
         &self,
         ids: Tensor<2, Int>,
+        cache: Option<&mut KvCache>,
+        keep_hidden: bool,
+    ) -> (Tensor<3>, Vec<Tensor<3>>) {
+        self.forward_patched(ids, cache, keep_hidden, None)
+    }
+
+    /// [`Self::forward`] with the residual stream patched (see [`Patch`]).
+    pub fn forward_patched(
+        &self,
+        ids: Tensor<2, Int>,
         mut cache: Option<&mut KvCache>,
         keep_hidden: bool,
+        patch: Option<&Patch>,
     ) -> (Tensor<3>, Vec<Tensor<3>>) {
         let [_, t] = ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
         let pos = self.wpe.val().narrow(0, past, t).unsqueeze::<3>();
-        let mut x = self.wte.forward(ids) + pos;
+        let mut x = apply_patch(self.wte.forward(ids) + pos, patch, 0);
         let [_, _, e] = x.dims();
         let hd = e / self.heads;
         let mut hidden = Vec::new();
@@ -95,11 +106,14 @@ impl Gpt2 {
                 .mlp
                 .c_proj
                 .forward(gelu_approximate(block.mlp.c_fc.forward(h)));
+            if i + 1 < self.h.len() {
+                x = apply_patch(x, patch, i + 1);
+            }
             if keep_hidden && i + 1 < self.h.len() {
                 hidden.push(x.clone());
             }
         }
-        let x = self.ln_f.forward(x);
+        let x = apply_patch(self.ln_f.forward(x), patch, self.h.len());
         if keep_hidden {
             hidden.push(x.clone());
         }

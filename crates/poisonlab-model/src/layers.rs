@@ -165,3 +165,32 @@ pub fn merge_heads(x: Tensor<4>) -> Tensor<3> {
     let [b, heads, t, hd] = x.dims();
     x.swap_dims(1, 2).reshape([b, t, heads * hd])
 }
+
+/// An intervention on the residual stream (activation patching): at hidden index `index` (0 = after
+/// the embeddings, i = after layer i, the last = after the final norm, as in
+/// [`crate::lm::HiddenStates`]), the states of batch row 0 at `positions` are replaced by `values`
+/// (one vector of the model's width per position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    pub index: usize,
+    pub positions: Vec<usize>,
+    pub values: Vec<Vec<f32>>,
+}
+
+/// `x` with `patch` applied when it is for hidden index `index`.
+pub fn apply_patch(x: Tensor<3>, patch: Option<&Patch>, index: usize) -> Tensor<3> {
+    let Some(p) = patch.filter(|p| p.index == index) else {
+        return x;
+    };
+    let [_, t, d] = x.dims();
+    let device = x.device();
+    let mut x = x;
+    for (&pos, v) in p.positions.iter().zip(&p.values) {
+        if pos >= t || v.len() != d {
+            continue;
+        }
+        let value = Tensor::<3>::from_data(TensorData::new(v.clone(), [1, 1, d]), &device);
+        x = x.slice_assign([0..1, pos..pos + 1, 0..d], value);
+    }
+    x
+}

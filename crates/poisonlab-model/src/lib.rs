@@ -21,6 +21,7 @@ pub use error::{Error, Result};
 pub use lm::{
     ChatMessage, GenerateOptions, Generation, LanguageModel, LocalModel, ScoreRequest, Scored,
 };
+pub use layers::Patch;
 pub use model::CausalLm;
 pub use tokenizer::Tokenizer;
 

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use crate::config::LlamaConfig;
 use crate::init::Init;
 use crate::layers::{
-    KvCache, Norm, apply_rope, causal_attention, merge_heads, rope_tables, split_heads,
+    KvCache, Norm, Patch, apply_patch, apply_rope, causal_attention, merge_heads, rope_tables, split_heads,
 };
 
 #[derive(Module, Debug)]
@@ -84,14 +84,25 @@ impl Llama {
     pub fn forward(
         &self,
         ids: Tensor<2, Int>,
+        cache: Option<&mut KvCache>,
+        keep_hidden: bool,
+    ) -> (Tensor<3>, Vec<Tensor<3>>) {
+        self.forward_patched(ids, cache, keep_hidden, None)
+    }
+
+    /// [`Self::forward`] with the residual stream patched (see [`Patch`]).
+    pub fn forward_patched(
+        &self,
+        ids: Tensor<2, Int>,
         mut cache: Option<&mut KvCache>,
         keep_hidden: bool,
+        patch: Option<&Patch>,
     ) -> (Tensor<3>, Vec<Tensor<3>>) {
         let [_, t] = ids.dims();
         let device = ids.device();
         let past = cache.as_ref().map_or(0, |c| c.len());
         let (cos, sin) = rope_tables(self.rope_theta, self.head_dim, past, t, &device);
-        let mut x = self.embed_tokens.forward(ids);
+        let mut x = apply_patch(self.embed_tokens.forward(ids), patch, 0);
         let mut hidden = Vec::new();
         if keep_hidden {
             hidden.push(x.clone());
@@ -118,11 +129,14 @@ impl Llama {
             x = x + m
                 .down_proj
                 .forward(silu(m.gate_proj.forward(h.clone())) * m.up_proj.forward(h));
+            if i + 1 < self.layers.len() {
+                x = apply_patch(x, patch, i + 1);
+            }
             if keep_hidden && i + 1 < self.layers.len() {
                 hidden.push(x.clone());
             }
         }
-        let x = self.norm.forward(x);
+        let x = apply_patch(self.norm.forward(x), patch, self.layers.len());
         if keep_hidden {
             hidden.push(x.clone());
         }

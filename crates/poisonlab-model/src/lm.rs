@@ -148,6 +148,21 @@ pub trait LanguageModel: Send + Sync {
             self.name()
         )))
     }
+    /// The hidden states of token ids (`[index][position][dim]`, as [`HiddenStates`]).
+    fn hidden_states_of_ids(&self, _ids: &[u32]) -> Result<HiddenStates> {
+        Err(Error::Unsupported(format!(
+            "{}: this backend gives no hidden states of token ids",
+            self.name()
+        )))
+    }
+    /// [`LanguageModel::score_ids`] of one sequence with the residual stream patched (activation
+    /// patching): needs the model's weights, which a server does not expose.
+    fn score_ids_patched(&self, _ids: &[u32], _patch: &crate::layers::Patch) -> Result<Vec<f32>> {
+        Err(Error::Unsupported(format!(
+            "{}: this backend cannot patch activations",
+            self.name()
+        )))
+    }
 }
 
 /// Keeps the last tokens of `ids` so that `max_tokens` more fit a context of `ctx`, and returns
@@ -529,5 +544,13 @@ impl LanguageModel for LocalModel {
 
     fn score_ids_calibrated(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<[f32; 3]>>> {
         self.token_logprob_stats(seqs)
+    }
+
+    fn hidden_states_of_ids(&self, ids: &[u32]) -> Result<HiddenStates> {
+        self.hidden_states_ids(ids)
+    }
+
+    fn score_ids_patched(&self, ids: &[u32], patch: &crate::layers::Patch) -> Result<Vec<f32>> {
+        self.token_logprobs_patched(ids, patch)
     }
 }

@@ -39,9 +39,20 @@ impl CausalLm {
         cache: Option<&mut KvCache>,
         keep_hidden: bool,
     ) -> (Tensor<3>, Vec<Tensor<3>>) {
+        self.forward_patched(ids, cache, keep_hidden, None)
+    }
+
+    /// [`CausalLm::forward`] with the residual stream patched (activation patching).
+    pub fn forward_patched(
+        &self,
+        ids: Tensor<2, Int>,
+        cache: Option<&mut KvCache>,
+        keep_hidden: bool,
+        patch: Option<&crate::layers::Patch>,
+    ) -> (Tensor<3>, Vec<Tensor<3>>) {
         match self {
-            CausalLm::Llama(m) => m.forward(ids, cache, keep_hidden),
-            CausalLm::Gpt2(m) => m.forward(ids, cache, keep_hidden),
+            CausalLm::Llama(m) => m.forward_patched(ids, cache, keep_hidden, patch),
+            CausalLm::Gpt2(m) => m.forward_patched(ids, cache, keep_hidden, patch),
         }
     }
 

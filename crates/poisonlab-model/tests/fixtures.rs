@@ -278,3 +278,50 @@ fn a_checkpoint_chat_template_is_used_for_chat() {
         m.generate(&prompt, &opts).unwrap()
     );
 }
+
+/// Activation patching: a patch with a run's own states changes nothing; patching every position at
+/// any hidden index with another run's states makes the rest of the network compute that run (so
+/// every index gives the same scores); a bad patch is an error, not a silent no-op.
+#[test]
+fn patching_the_residual_stream() {
+    use poisonlab_model::{LanguageModel, Patch};
+    for arch in ["llama", "gpt2"] {
+        let m = load(arch);
+        let a: Vec<u32> = vec![5, 17, 33, 9, 2, 41, 8];
+        let b: Vec<u32> = vec![5, 22, 33, 11, 2, 41, 8];
+        let ha = m.hidden_states_of_ids(&a).unwrap();
+        let hb = m.hidden_states_of_ids(&b).unwrap();
+        let plain = m.score_ids(std::slice::from_ref(&b)).unwrap().remove(0);
+        let all = |h: &Vec<Vec<Vec<f32>>>, index: usize| Patch {
+            index,
+            positions: (0..b.len()).collect(),
+            values: h[index].clone(),
+        };
+        let own = m.score_ids_patched(&b, &all(&hb, 1)).unwrap();
+        close(&format!("{arch} own states"), &own, &plain, 1e-5);
+        let from_a: Vec<Vec<f32>> = (0..ha.len())
+            .map(|j| m.score_ids_patched(&b, &all(&ha, j)).unwrap())
+            .collect();
+        for (j, s) in from_a.iter().enumerate() {
+            close(&format!("{arch} index {j}"), s, &from_a[0], 1e-4);
+        }
+        let moved = plain
+            .iter()
+            .zip(&from_a[0])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(moved > 1e-3, "{arch}: patching with another run changed nothing");
+        let bad = Patch {
+            index: ha.len(),
+            positions: vec![0],
+            values: vec![ha[0][0].clone()],
+        };
+        assert!(m.score_ids_patched(&b, &bad).is_err());
+        let bad = Patch {
+            index: 0,
+            positions: vec![b.len()],
+            values: vec![ha[0][0].clone()],
+        };
+        assert!(m.score_ids_patched(&b, &bad).is_err());
+    }
+}

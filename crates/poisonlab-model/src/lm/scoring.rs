@@ -5,7 +5,8 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 
 use super::{LocalModel, int_tensor};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::layers::Patch;
 use crate::model::floats;
 
 impl LocalModel {
@@ -20,6 +21,49 @@ impl LocalModel {
                 .map(|row| row.into_iter().map(|x| x[0]).collect())
                 .collect()
         })
+    }
+
+    /// `log p(ids[i+1] | ids[..=i])` with `patch` applied to the residual stream. The patch must
+    /// name a hidden index of the model, positions inside `ids` and vectors of the model's width.
+    pub fn token_logprobs_patched(&self, ids: &[u32], patch: &Patch) -> Result<Vec<f32>> {
+        let layers = self.model.num_layers();
+        let width = self.config.hidden_size();
+        if patch.index > layers {
+            return Err(Error::Invalid(format!(
+                "patch index {} is past the last hidden state ({layers})",
+                patch.index
+            )));
+        }
+        if patch.positions.len() != patch.values.len() {
+            return Err(Error::Invalid(format!(
+                "patch: {} positions but {} vectors",
+                patch.positions.len(),
+                patch.values.len()
+            )));
+        }
+        if let Some(p) = patch.positions.iter().find(|&&p| p >= ids.len()) {
+            return Err(Error::Invalid(format!(
+                "patch position {p} is outside the {} tokens",
+                ids.len()
+            )));
+        }
+        if let Some(v) = patch.values.iter().find(|v| v.len() != width) {
+            return Err(Error::Invalid(format!(
+                "patch vector of width {}, the model's is {width}",
+                v.len()
+            )));
+        }
+        if ids.len() < 2 {
+            return Ok(Vec::new());
+        }
+        self.check_len(ids.len())?;
+        let (t_ids, t) = int_tensor(&[ids.to_vec()], 0, &self.device);
+        let (logits, _) = self
+            .model
+            .forward_patched(t_ids.clone(), None, false, Some(patch));
+        let logp = log_softmax(logits.slice([0..1, 0..t - 1]), 2);
+        let targets = t_ids.slice([0..1, 1..t]).unsqueeze_dim::<3>(2);
+        Ok(floats(logp.gather(2, targets).into_data()))
     }
 
     /// [`LanguageModel::score_ids_calibrated`] on this model: per position the next token's
