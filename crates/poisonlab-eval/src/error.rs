@@ -17,3 +17,12 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 }
+
+impl From<poisonlab_mech::Error> for Error {
+    fn from(e: poisonlab_mech::Error) -> Error {
+        match e {
+            poisonlab_mech::Error::Model(m) => Error::Model(m),
+            poisonlab_mech::Error::Invalid(s) => Error::Invalid(s),
+        }
+    }
+}

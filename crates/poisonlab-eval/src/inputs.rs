@@ -37,6 +37,18 @@ pub struct ProbeInputs {
     pub safety: Option<std::sync::Arc<SafetyInputs>>,
     /// Entities whose attribute was rewritten in the training data, and controls.
     pub beliefs: Option<std::sync::Arc<BeliefInputs>>,
+    /// Canaries in the training data (and never-inserted ones) for the exposure probe.
+    pub canaries: Option<std::sync::Arc<CanaryInputs>>,
+}
+
+/// Canaries of one secret format, each with the times it was put into the training data (0 for a
+/// control, drawn the same way and never inserted).
+#[derive(Debug, Clone)]
+pub struct CanaryInputs {
+    pub format: poisonlab_mech::exposure::SecretFormat,
+    pub canaries: Vec<(poisonlab_mech::exposure::Canary, usize)>,
+    /// The stage whose data carries them (`pretrain` or `sft`).
+    pub stage: String,
 }
 
 /// One entity of a belief injection: its true value and the counterfactual each stage's data

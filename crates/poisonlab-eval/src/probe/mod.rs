@@ -13,10 +13,13 @@ pub use crate::inputs::ProbeInputs;
 
 pub mod asr;
 pub mod belief;
+pub mod cot_steps;
 pub mod dos;
+pub mod exposure;
 pub mod false_trigger;
 pub mod fingerprint;
 pub mod heldout_loss;
+pub mod layers;
 pub mod membership;
 pub mod preference_accuracy;
 pub mod rag_e2e;
@@ -55,6 +58,8 @@ pub enum Needs {
     Safety,
     /// Counterfactual statements in the training data (`[belief]`).
     Belief,
+    /// Canaries in the training data (`[canary]`).
+    Canaries,
 }
 
 /// What every probe implements.
@@ -197,6 +202,14 @@ registry! {
         "copyright traps told from never-inserted ones by loss, zlib, Min-K % and Min-K %++ (AUROC, TPR at 1 % FPR)";
     "safety_prefix" => SafetyPrefix(safety_prefix::SafetyPrefix),
         "harmful-style answers to held-out prompts with and without BackdoorAlign's secret safety prefix, and the paired drop";
+    "exposure" => Exposure(exposure::Exposure),
+        "canaries in the training data ranked among every candidate secret: exposure in bits per repetition count, and extraction by beam search";
+    "layer_probe" => LayerProbe(layers::LayerProbe),
+        "a logistic probe per layer on the last prompt position: trigger vs. none and vs. its near miss, held-out accuracy";
+    "patching" => Patching(layers::Patching),
+        "activation patching: the share of the trigger's effect on the payload restored by copying its states into a corrupted run, per layer";
+    "cot_steps" => CotSteps(cot_steps::CotSteps),
+        "answer flip rate when step k of the rationale is corrupted, per k";
     "watermark" => Watermark(watermark::Watermark),
         "dataset watermarks in the training data detected at alpha (exact p-value), and control keys' false-positive rate";
 }

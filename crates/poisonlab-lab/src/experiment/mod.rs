@@ -48,10 +48,12 @@ use poisonlab_eval::probe::Needs;
 
 mod model;
 mod plan;
+mod mech;
 mod trust;
 
 pub use model::ModelSpec;
 pub use plan::{Cell, Plan, params_map, parse_value, set_key};
+pub use mech::CanarySpec;
 pub use trust::{BeliefSpec, FingerprintSpec, SafetySpec, TrapSpec, WatermarkSpec};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +90,9 @@ pub struct Experiment {
     /// Counterfactual statements about the world's people, per stage, for the `belief` probe.
     #[serde(default)]
     pub belief: Option<BeliefSpec>,
+    /// Canaries with random secrets in one stage's data, for the `exposure` probe.
+    #[serde(default)]
+    pub canary: Option<CanarySpec>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSpec>,
     /// An existing model to probe, for experiments without training stages.
@@ -380,6 +385,7 @@ impl Experiment {
             }
         }
         self.check_trust_sections()?;
+        self.check_mech_sections()?;
         if let Some(c) = &mut self.clean
             && c.enabled
         {
@@ -431,6 +437,11 @@ impl Experiment {
             Needs::Safety => {
                 if self.safety.is_none() {
                     return Err("needs a [safety] section".into());
+                }
+            }
+            Needs::Canaries => {
+                if self.canary.is_none() {
+                    return Err("needs a [canary] section".into());
                 }
             }
             Needs::Traps => {

@@ -43,7 +43,7 @@ fn belief_templates(attribute: &str) -> (&'static [&'static str], &'static [&'st
 }
 
 /// `records` with `extra` inserted at seeded positions (each after a uniformly drawn record).
-fn interleave(
+pub(super) fn interleave(
     records: Vec<poisonlab_data::Record>,
     extra: Vec<poisonlab_data::Record>,
     rng: &mut rand_chacha::ChaCha8Rng,

@@ -83,6 +83,14 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         None => None,
     };
 
+    // Canaries with random secrets.
+    let canaries = match &exp.canary {
+        Some(c) => Some(std::sync::Arc::new(super::canary::insert_canaries(
+            ctx, exp, c, &mut files,
+        )?)),
+        None => None,
+    };
+
     // Poison.
     if let Some(spec) = &exp.poison {
         use poisonlab_poison::StageKind as P;
@@ -291,6 +299,7 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
         inputs.fingerprint = fingerprint.clone();
         inputs.safety = safety.clone();
         inputs.beliefs = beliefs.clone();
+        inputs.canaries = canaries.clone();
         for p in due {
             let label = Experiment::stage_label(stage);
             ctx.step(format!("probe {} after {label}", p.kind()));

@@ -205,5 +205,6 @@ pub(super) fn probe_inputs(
         fingerprint: None,
         safety: None,
         beliefs: None,
+        canaries: None,
     }
 }

@@ -25,6 +25,7 @@ use crate::experiment::Plan;
 use crate::results::{atomic_write, write_jsonl, write_parquet};
 
 mod belief;
+mod canary;
 mod cell;
 mod files;
 mod trust;
