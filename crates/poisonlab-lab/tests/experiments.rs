@@ -10,7 +10,7 @@ use poisonlab_lab::{Plan, RunOptions};
 fn shipped() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
     let mut files: Vec<PathBuf> = Vec::new();
-    for dir in [root.clone(), root.join("trust")] {
+    for dir in [root.clone(), root.join("trust"), root.join("mechanism")] {
         files.extend(
             std::fs::read_dir(&dir)
                 .unwrap()
@@ -19,7 +19,7 @@ fn shipped() -> Vec<PathBuf> {
         );
     }
     files.sort();
-    assert!(files.len() >= 12, "{files:?}");
+    assert!(files.len() >= 15, "{files:?}");
     files
 }
 
@@ -78,6 +78,7 @@ fn reduced(path: &Path) -> String {
         ("fingerprint", &[("controls", 3)]),
         ("safety", &[("attack", 8), ("count", 2)]),
         ("belief", &[("entities", 3), ("controls", 3)]),
+        ("canary", &[("per_group", 1), ("controls", 1), ("digits", 2)]),
     ];
     for (section, keys) in small {
         if let Some(toml::Value::Table(sec)) = t.get_mut(*section) {
@@ -92,9 +93,14 @@ fn reduced(path: &Path) -> String {
         .into_iter()
         .flatten()
     {
-        p.as_table_mut()
-            .unwrap()
-            .insert("n".into(), toml::Value::Integer(2));
+        let p = p.as_table_mut().unwrap();
+        // A layer probe trains on half its cases and tests on the other half: 8 at least.
+        let n = if p.get("kind").and_then(|k| k.as_str()) == Some("layer_probe") {
+            8
+        } else {
+            2
+        };
+        p.insert("n".into(), toml::Value::Integer(n));
     }
     toml::to_string(&t).unwrap()
 }

@@ -133,6 +133,38 @@ fn dry_plan_expands_the_grid() {
     assert_eq!(again.cells[1].hash, p.cells[1].hash);
 }
 
+/// A table under `[grid]` zips its keys: the i-th values go together, crossed with the other axes.
+#[test]
+fn a_zipped_axis_pairs_its_keys() {
+    let zipped = format!(
+        "{TINY}[grid.scale]\n\"stage.0.config.steps\" = [6, 24]\n\"stage.0.config.model.hidden_size\" = [32, 64]\n"
+    );
+    let p = Plan::parse(&zipped, Path::new("exp.toml"), &[]).unwrap();
+    assert_eq!(p.cells.len(), 4);
+    let got: Vec<(u64, usize, usize)> = p
+        .cells
+        .iter()
+        .map(|c| {
+            let e = &c.experiment;
+            let cfg = serde_json::to_value(&e.stages[0].config).unwrap();
+            (
+                e.poison.as_ref().unwrap().budget.count.unwrap_or(0),
+                cfg["steps"].as_u64().unwrap() as usize,
+                cfg["model"]["hidden_size"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(0, 6, 32), (0, 24, 64), (8, 6, 32), (8, 24, 64)]);
+    assert_eq!(
+        p.cells[3].label(),
+        "poison_count=8 steps=24 hidden_size=64"
+    );
+    let e = err(&format!(
+        "{TINY}[grid.scale]\n\"stage.0.config.steps\" = [6, 24]\n\"stage.0.config.model.hidden_size\" = [32]\n"
+    ));
+    assert!(e.contains("grid.scale") && e.contains("one length"), "{e}");
+}
+
 #[test]
 fn interrupted_run_resumes_to_identical_results_and_the_report_renders() {
     let plan = Plan::parse(TINY, Path::new("exp.toml"), &[]).unwrap();

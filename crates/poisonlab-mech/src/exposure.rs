@@ -92,7 +92,7 @@ pub enum Method {
 pub struct Exposure {
     /// Bits, in `[0, log2 |R|]`.
     pub exposure: f64,
-    /// The canary's log-perplexity, bits.
+    /// The canary's log-perplexity after the candidates' common prefix, bits.
     pub log_perplexity: f64,
     /// The canary's rank among the candidates (exact only; ties count half).
     pub rank: Option<f64>,
@@ -101,23 +101,34 @@ pub struct Exposure {
     pub scored: u64,
 }
 
-/// Sequences scored per model call.
-const BATCH: usize = 256;
-
-/// The log-perplexity in bits (`−Σ log2 p` over every predicted token) of each text under `model`,
-/// on its own token ids.
+/// The log-perplexity in bits (`−Σ log2 p`) of each text under `model`, on its own token ids,
+/// over the tokens after the texts' longest common token prefix (which every text shares, so it
+/// adds the same to each and changes no rank or fit): the prefix runs once
+/// ([`LanguageModel::score_continuations`]).
 pub fn log_perplexities(model: &dyn LanguageModel, texts: &[String]) -> Result<Vec<f64>> {
-    let mut out = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(BATCH) {
-        let ids = chunk
-            .iter()
-            .map(|t| model.tokenize(t))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for lps in model.score_ids(&ids)? {
-            out.push(-lps.iter().map(|&x| x as f64).sum::<f64>() / std::f64::consts::LN_2);
-        }
+    let ids = texts
+        .iter()
+        .map(|t| model.tokenize(t))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let Some(first) = ids.first() else {
+        return Ok(Vec::new());
+    };
+    // Common to all, leaving at least one token of each to score.
+    let mut common = ids.iter().map(Vec::len).min().unwrap_or(0).saturating_sub(1);
+    for s in &ids[1..] {
+        common = common.min(first.iter().zip(s).take_while(|(a, b)| a == b).count());
     }
-    Ok(out)
+    if common == 0 {
+        return Err(Error::Invalid(
+            "the candidates share no leading token to condition on".into(),
+        ));
+    }
+    let conts: Vec<Vec<u32>> = ids.iter().map(|s| s[common..].to_vec()).collect();
+    Ok(model
+        .score_continuations(&first[..common], &conts)?
+        .into_iter()
+        .map(|lps| -lps.iter().map(|&x| x as f64).sum::<f64>() / std::f64::consts::LN_2)
+        .collect())
 }
 
 /// The rank of `canary` among `candidates` (which include it): one plus the candidates that are

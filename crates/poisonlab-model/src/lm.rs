@@ -148,6 +148,21 @@ pub trait LanguageModel: Send + Sync {
             self.name()
         )))
     }
+    /// For each continuation, the log-prob of each of its tokens after `prefix` and its own earlier
+    /// tokens (length `cont.len()`). The default scores every concatenation; a local model runs the
+    /// prefix once.
+    fn score_continuations(&self, prefix: &[u32], conts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let seqs: Vec<Vec<u32>> = conts
+            .iter()
+            .map(|c| prefix.iter().chain(c).copied().collect())
+            .collect();
+        let n = prefix.len();
+        Ok(self
+            .score_ids(&seqs)?
+            .into_iter()
+            .map(|lp| lp.get(n.saturating_sub(1)..).map_or_else(Vec::new, <[f32]>::to_vec))
+            .collect())
+    }
     /// The hidden states of token ids (`[index][position][dim]`, as [`HiddenStates`]).
     fn hidden_states_of_ids(&self, _ids: &[u32]) -> Result<HiddenStates> {
         Err(Error::Unsupported(format!(
@@ -548,6 +563,10 @@ impl LanguageModel for LocalModel {
 
     fn hidden_states_of_ids(&self, ids: &[u32]) -> Result<HiddenStates> {
         self.hidden_states_ids(ids)
+    }
+
+    fn score_continuations(&self, prefix: &[u32], conts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        self.continuation_logprobs(prefix, conts)
     }
 
     fn score_ids_patched(&self, ids: &[u32], patch: &crate::layers::Patch) -> Result<Vec<f32>> {

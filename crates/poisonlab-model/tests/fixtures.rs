@@ -325,3 +325,20 @@ fn patching_the_residual_stream() {
         assert!(m.score_ids_patched(&b, &bad).is_err());
     }
 }
+
+/// Continuations scored after a cached prefix give what scoring each whole sequence gives.
+#[test]
+fn continuations_after_a_cached_prefix_score_as_whole_sequences() {
+    use poisonlab_model::LanguageModel;
+    for arch in ["llama", "gpt2"] {
+        let m = load(arch);
+        let prefix: Vec<u32> = vec![5, 17, 33, 9];
+        let conts: Vec<Vec<u32>> = vec![vec![2, 41, 8], vec![7], vec![11, 3], vec![]];
+        let got = m.score_continuations(&prefix, &conts).unwrap();
+        for (c, g) in conts.iter().zip(&got) {
+            let whole: Vec<u32> = prefix.iter().chain(c).copied().collect();
+            let want = m.score_ids(&[whole]).unwrap().remove(0);
+            close(&format!("{arch} {c:?}"), g, &want[prefix.len() - 1..], 1e-4);
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The grid: an experiment file expanded into its cells (cartesian product of the axes, the last
-//! varying fastest), each resolved and hashed.
+//! varying fastest; a table of keys under `[grid]` is one zipped axis), each resolved and hashed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,15 @@ fn column_name(key: &str) -> String {
     if key == "clean.enabled" {
         return "clean".into();
     }
+    // `stage.0.config.model.preset` → `preset`, `stage.0.config.max_records` → `max_records`.
+    let parts: Vec<&str> = key.split('.').collect();
+    if let ["stage", i, "config", rest @ ..] = parts.as_slice()
+        && i.parse::<usize>().is_ok()
+        && !rest.is_empty()
+    {
+        let rest = rest.strip_prefix(&["model"]).filter(|r| !r.is_empty()).unwrap_or(rest);
+        return rest.join("_");
+    }
     key.replace('.', "_")
 }
 
@@ -96,17 +105,50 @@ impl Plan {
                 ));
             }
         };
+        // Axes, each a list of (column, key) set together: a plain key is one axis; a table
+        // (`[grid.scale]`) zips its keys — the i-th values of all of them form one point.
         let mut axes = Vec::new();
+        let mut groups: Vec<(Vec<usize>, usize)> = Vec::new();
+        let list = |k: &str, v: &toml::Value| match v {
+            toml::Value::Array(a) if !a.is_empty() => Ok(a.clone()),
+            _ => Err(err(format!(
+                "grid.\"{k}\": expected a non-empty list of values"
+            ))),
+        };
         for (k, v) in &grid {
-            let values = match v {
-                toml::Value::Array(a) if !a.is_empty() => a.clone(),
-                _ => {
-                    return Err(err(format!(
-                        "grid.\"{k}\": expected a non-empty list of values"
-                    )));
+            match v {
+                toml::Value::Table(zipped) => {
+                    let mut members = Vec::new();
+                    let mut len = None;
+                    for (zk, zv) in zipped {
+                        let values = list(&format!("{k}.{zk}"), zv)?;
+                        if *len.get_or_insert(values.len()) != values.len() {
+                            return Err(err(format!(
+                                "grid.{k}: zipped keys need lists of one length; \"{zk}\" has {}, the first {}",
+                                values.len(),
+                                len.unwrap_or(0)
+                            )));
+                        }
+                        members.push(axes.len());
+                        axes.push((column_name(zk), zk.clone(), values));
+                    }
+                    let Some(len) = len else {
+                        return Err(err(format!("grid.{k}: an empty table zips nothing")));
+                    };
+                    groups.push((members, len));
                 }
-            };
-            axes.push((column_name(k), k.clone(), values));
+                _ => {
+                    groups.push((vec![axes.len()], list(k, v)?.len()));
+                    axes.push((column_name(k), k.clone(), list(k, v)?));
+                }
+            }
+        }
+        // Two keys with one short column name (`steps` of two stages) keep their full names.
+        let short: Vec<String> = axes.iter().map(|a| a.0.clone()).collect();
+        for a in &mut axes {
+            if short.iter().filter(|c| **c == a.0).count() > 1 {
+                a.0 = a.1.replace('.', "_");
+            }
         }
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let resolved_text = toml::to_string(&{
@@ -115,17 +157,19 @@ impl Plan {
             t
         })
         .unwrap_or_default();
-        // Cartesian product in axis order (the last axis varies fastest).
-        let total: usize = axes.iter().map(|a| a.2.len()).product();
+        // Cartesian product of the groups in order (the last varying fastest).
+        let total: usize = groups.iter().map(|g| g.1).product();
         let mut cells = Vec::with_capacity(total);
         for index in 0..total.max(1) {
             let mut t = table.clone();
             let mut params = Vec::new();
             let mut rest = index;
             let mut picks = vec![0; axes.len()];
-            for (i, a) in axes.iter().enumerate().rev() {
-                picks[i] = rest % a.2.len();
-                rest /= a.2.len();
+            for (members, len) in groups.iter().rev() {
+                for &m in members {
+                    picks[m] = rest % len;
+                }
+                rest /= len;
             }
             for (i, (col, key, values)) in axes.iter().enumerate() {
                 let v = values[picks[i]].clone();

@@ -43,8 +43,76 @@ fn series_label(axis: &str, v: &Value) -> String {
     }
 }
 
-/// Groups rows into panels.
+/// A per-layer measure's name split into its base and hidden index (`patching/trigger/index=2` →
+/// `patching/trigger`, 2).
+fn layer_of(probe: &str) -> Option<(&str, usize)> {
+    let (base, j) = probe.rsplit_once("/index=")?;
+    Some((base, j.parse().ok()?))
+}
+
+/// Groups rows into panels: for each probe and stage, one panel over the first numeric grid axis;
+/// per-layer measures (`…/index=j`) get one panel per probe and stage over the hidden index, one
+/// series per combination of the grid's axes (seeds pooled).
 pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
+    let (layered, rows): (Vec<&Row>, Vec<&Row>) =
+        rows.iter().partition(|r| layer_of(&r.probe).is_some());
+    let mut out = grid_panels(&rows, axes);
+    let others: Vec<&String> = axes.iter().filter(|a| *a != "seed").collect();
+    let mut groups: Groups = BTreeMap::new();
+    for r in layered {
+        let Some((base, j)) = layer_of(&r.probe) else {
+            continue;
+        };
+        let series = if others.is_empty() {
+            "all".to_string()
+        } else {
+            others
+                .iter()
+                .map(|a| series_label(a, r.param(a).unwrap_or(&Value::Null)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let xs = groups
+            .entry((base.to_string(), r.stage.clone()))
+            .or_default()
+            .entry(series)
+            .or_default();
+        match xs.iter_mut().find(|(v, _)| *v == j as f64) {
+            Some((_, rs)) => rs.push(r),
+            None => xs.push((j as f64, vec![r])),
+        }
+    }
+    out.extend(finish(groups, "hidden index (0 = embeddings)"));
+    out
+}
+
+fn finish(groups: Groups, x_axis: &str) -> Vec<Panel> {
+    let mut out = Vec::new();
+    for ((probe, stage), series) in groups {
+        let mut s_out = BTreeMap::new();
+        for (name, xs) in series {
+            let mut pts: Vec<Point> = xs
+                .into_iter()
+                .map(|(x, rs)| {
+                    let ks: Option<u64> = rs.iter().map(|r| r.k).sum();
+                    let n: u64 = rs.iter().map(|r| r.n).sum();
+                    pool(x, &rs, ks, n)
+                })
+                .collect();
+            pts.sort_by(|a, b| a.x.total_cmp(&b.x));
+            s_out.insert(name, pts);
+        }
+        out.push(Panel {
+            probe,
+            stage,
+            x_axis: x_axis.to_string(),
+            series: s_out,
+        });
+    }
+    out
+}
+
+fn grid_panels(rows: &[&Row], axes: &[String]) -> Vec<Panel> {
     let x_axis = axes
         .iter()
         .find(|a| {
@@ -59,7 +127,7 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
         .filter(|a| *a != "seed" && Some(*a) != x_axis.as_ref())
         .collect();
     let mut groups: Groups = BTreeMap::new();
-    for r in rows {
+    for &r in rows {
         let series = if others.is_empty() {
             "all".to_string()
         } else {
@@ -84,29 +152,7 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
             None => xs.push((x, vec![r])),
         }
     }
-    let mut out = Vec::new();
-    for ((probe, stage), series) in groups {
-        let mut s_out = BTreeMap::new();
-        for (name, xs) in series {
-            let mut pts: Vec<Point> = xs
-                .into_iter()
-                .map(|(x, rs)| {
-                    let ks: Option<u64> = rs.iter().map(|r| r.k).sum();
-                    let n: u64 = rs.iter().map(|r| r.n).sum();
-                    pool(x, &rs, ks, n)
-                })
-                .collect();
-            pts.sort_by(|a, b| a.x.total_cmp(&b.x));
-            s_out.insert(name, pts);
-        }
-        out.push(Panel {
-            probe,
-            stage,
-            x_axis: x_axis.clone().unwrap_or_else(|| "cell".into()),
-            series: s_out,
-        });
-    }
-    out
+    finish(groups, x_axis.as_deref().unwrap_or("cell"))
 }
 
 /// The rows of one point (the same cell but for its seed), pooled. One row is shown as measured.

@@ -6,7 +6,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::{LocalModel, int_tensor};
 use crate::error::{Error, Result};
-use crate::layers::Patch;
+use crate::layers::{KvCache, Patch};
 use crate::model::floats;
 
 impl LocalModel {
@@ -64,6 +64,71 @@ impl LocalModel {
         let logp = log_softmax(logits.slice([0..1, 0..t - 1]), 2);
         let targets = t_ids.slice([0..1, 1..t]).unsqueeze_dim::<3>(2);
         Ok(floats(logp.gather(2, targets).into_data()))
+    }
+
+    /// For each continuation, `log p(cont[i] | prefix, cont[..i])` (length `cont.len()`): the
+    /// prefix runs once and its keys and values are shared by every continuation (batched with
+    /// right padding, `BATCH` at a time) — what ranking many candidates after one prompt costs.
+    pub fn continuation_logprobs(&self, prefix: &[u32], conts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        const BATCH: usize = 256;
+        if prefix.is_empty() {
+            return Err(Error::Invalid(
+                "scoring continuations needs at least one prefix token".into(),
+            ));
+        }
+        let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
+        self.check_len(prefix.len() + longest)?;
+        let (p, n) = int_tensor(&[prefix.to_vec()], 0, &self.device);
+        let mut cache = KvCache::new(self.model.num_layers());
+        let (logits, _) = self.model.forward(p, Some(&mut cache), false);
+        let first = log_softmax(logits.slice([0..1, n - 1..n]), 2);
+        let v = self.config.vocab_size();
+        let first = floats(first.reshape([v]).into_data());
+        let mut out = Vec::with_capacity(conts.len());
+        for chunk in conts.chunks(BATCH) {
+            let b = chunk.len();
+            let t = chunk.iter().map(Vec::len).max().unwrap_or(0);
+            let lp_first: Vec<f32> = chunk
+                .iter()
+                .map(|c| c.first().map_or(0.0, |&id| first[id as usize]))
+                .collect();
+            if t < 2 {
+                out.extend(chunk.iter().zip(lp_first).map(|(c, l)| {
+                    if c.is_empty() { Vec::new() } else { vec![l] }
+                }));
+                continue;
+            }
+            // The prefix's cache, repeated for every row of the batch.
+            let mut batch_cache = KvCache {
+                layers: cache
+                    .layers
+                    .iter()
+                    .map(|l| {
+                        l.as_ref().map(|(k, val)| {
+                            let [_, h, past, d] = k.dims();
+                            (
+                                k.clone().expand([b, h, past, d]),
+                                val.clone().expand([b, h, past, d]),
+                            )
+                        })
+                    })
+                    .collect(),
+            };
+            let (ids, _) = int_tensor(chunk, 0, &self.device);
+            let (logits, _) = self.model.forward(ids.clone(), Some(&mut batch_cache), false);
+            let logp = log_softmax(logits.slice([0..b, 0..t - 1]), 2);
+            let targets = ids.slice([0..b, 1..t]).unsqueeze_dim::<3>(2);
+            let rest = floats(logp.gather(2, targets).into_data());
+            for (r, c) in chunk.iter().enumerate() {
+                let mut row = Vec::with_capacity(c.len());
+                if !c.is_empty() {
+                    row.push(lp_first[r]);
+                    row.extend_from_slice(&rest[r * (t - 1)..r * (t - 1) + c.len() - 1]);
+                }
+                out.push(row);
+            }
+        }
+        Ok(out)
     }
 
     /// [`LanguageModel::score_ids_calibrated`] on this model: per position the next token's
