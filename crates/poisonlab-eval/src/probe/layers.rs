@@ -10,9 +10,10 @@
 //!   and `layer_probe/decoy/index=j` (triggered vs. the near miss), Wilson.
 //! - `patching`: activation patching — `patching_effect` (nats of the payload's log-probability
 //!   the trigger adds over a corrupted trigger, mean, bootstrap) and, per site (`trigger`: its
-//!   token positions; `last`: the last prompt position) and hidden index, the share of that effect
-//!   restored by copying the triggered run's states into the corrupted run:
-//!   `patching/<site>/index=j` = Σ restored / Σ effect (bootstrap over cases).
+//!   token positions; `last`: the last prompt position) and hidden index, what copying the
+//!   triggered run's states there into the corrupted run restores: `patching/<site>/index=j` (nats,
+//!   mean, bootstrap over cases) and, when the effect's interval lies above zero,
+//!   `patching_share/<site>/index=j` = Σ restored / Σ effect (bootstrap over cases).
 
 use poisonlab_mech::layers::{Case, linear_probes, patch_case};
 use poisonlab_model::LanguageModel;
@@ -142,20 +143,31 @@ impl ProbeRun for Patching {
         let mut out: Vec<Measure> = Measure::mean("patching_effect", &effects, inputs.seed)
             .into_iter()
             .collect();
-        // Without a positive total effect there is nothing to restore (an unpoisoned model): the
-        // shares are not defined, and only the effect is reported.
-        let Some(first) = done.first().filter(|_| effects.iter().sum::<f64>() > 0.0) else {
+        let Some(first) = done.first() else {
             return Ok(out);
         };
+        // The share of the effect restored is defined only where there is an effect: its interval
+        // must lie above zero (an unpoisoned model's trigger may move the payload either way).
+        let effect_is_positive = out.first().is_some_and(|m| m.ci_low > 0.0);
         for (si, site) in ["trigger", "last"].into_iter().enumerate() {
             for j in 0..first.restored[si].len() {
+                let restored: Vec<f64> = done.iter().map(|p| p.restored[si][j]).collect();
+                let seed = inputs.seed ^ ((si as u64) << 8) ^ j as u64;
+                out.extend(Measure::mean(
+                    format!("patching/{site}/index={j}"),
+                    &restored,
+                    seed,
+                ));
+                if !effect_is_positive {
+                    continue;
+                }
                 let pairs: Vec<(f64, f64)> =
-                    done.iter().map(|p| (p.restored[si][j], p.effect)).collect();
-                let num: f64 = pairs.iter().map(|p| p.0).sum();
-                let den: f64 = pairs.iter().map(|p| p.1).sum();
-                let ci = poisonlab_stats::bootstrap_ratio(&pairs, inputs.seed ^ j as u64);
+                    restored.iter().zip(&effects).map(|(&r, &e)| (r, e)).collect();
+                let num: f64 = restored.iter().sum();
+                let den: f64 = effects.iter().sum();
+                let ci = poisonlab_stats::bootstrap_ratio(&pairs, seed);
                 out.push(Measure {
-                    name: format!("patching/{site}/index={j}"),
+                    name: format!("patching_share/{site}/index={j}"),
                     value: num / den,
                     ci_low: ci.as_ref().map_or(num / den, |c| c.low),
                     ci_high: ci.as_ref().map_or(num / den, |c| c.high),

@@ -43,26 +43,38 @@ fn series_label(axis: &str, v: &Value) -> String {
     }
 }
 
-/// A per-layer measure's name split into its base and hidden index (`patching/trigger/index=2` →
-/// `patching/trigger`, 2).
-fn layer_of(probe: &str) -> Option<(&str, usize)> {
-    let (base, j) = probe.rsplit_once("/index=")?;
-    Some((base, j.parse().ok()?))
+/// The axes some probes measure along inside one cell, named last in their measures' names:
+/// (the name's key, the plot's x label).
+const INNER_AXES: [(&str, &str); 3] = [
+    ("index", "hidden index (0 = embeddings)"),
+    ("r", "repetitions r"),
+    ("step", "corrupted step k"),
+];
+
+/// A measure's name split into its base, inner axis and value (`patching/trigger/index=2` →
+/// `patching/trigger`, hidden index, 2; `exposure/r=16` → `exposure`, repetitions, 16).
+fn inner_axis_of(probe: &str) -> Option<(&str, &'static str, f64)> {
+    let (base, last) = probe.rsplit_once('/')?;
+    let (key, v) = last.split_once('=')?;
+    let (_, label) = INNER_AXES.iter().find(|(k, _)| *k == key)?;
+    Some((base, label, v.parse().ok()?))
 }
 
 /// Groups rows into panels: for each probe and stage, one panel over the first numeric grid axis;
-/// per-layer measures (`…/index=j`) get one panel per probe and stage over the hidden index, one
-/// series per combination of the grid's axes (seeds pooled).
+/// measures along an axis inside the cell (`…/index=j`, `…/r=R`, `…/step=k`: [`INNER_AXES`]) get
+/// one panel per probe and stage over that axis, one series per combination of the grid's axes
+/// (seeds pooled).
 pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
     let (layered, rows): (Vec<&Row>, Vec<&Row>) =
-        rows.iter().partition(|r| layer_of(&r.probe).is_some());
+        rows.iter().partition(|r| inner_axis_of(&r.probe).is_some());
     let mut out = grid_panels(&rows, axes);
     let others: Vec<&String> = axes.iter().filter(|a| *a != "seed").collect();
-    let mut groups: Groups = BTreeMap::new();
+    let mut by_axis: BTreeMap<&'static str, Groups> = BTreeMap::new();
     for r in layered {
-        let Some((base, j)) = layer_of(&r.probe) else {
+        let Some((base, label, j)) = inner_axis_of(&r.probe) else {
             continue;
         };
+        let groups = by_axis.entry(label).or_default();
         let series = if others.is_empty() {
             "all".to_string()
         } else {
@@ -77,12 +89,14 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
             .or_default()
             .entry(series)
             .or_default();
-        match xs.iter_mut().find(|(v, _)| *v == j as f64) {
+        match xs.iter_mut().find(|(v, _)| *v == j) {
             Some((_, rs)) => rs.push(r),
-            None => xs.push((j as f64, vec![r])),
+            None => xs.push((j, vec![r])),
         }
     }
-    out.extend(finish(groups, "hidden index (0 = embeddings)"));
+    for (label, groups) in by_axis {
+        out.extend(finish(groups, label));
+    }
     out
 }
 
@@ -374,5 +388,68 @@ pub(super) fn fmt_point(p: &Point) -> String {
     match p.k {
         Some(k) => format!("{:.3} [{:.3}, {:.3}] ({k}/{})", p.value, p.lo, p.hi, p.n),
         None => format!("{:.4} [{:.4}, {:.4}] (n = {})", p.value, p.lo, p.hi, p.n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(probe: &str, count: u64, seed: u64, k: u64) -> Row {
+        Row {
+            cell: format!("c{count}{seed}"),
+            params: vec![
+                ("poison_count".into(), Value::from(count)),
+                ("seed".into(), Value::from(seed)),
+            ],
+            stage: "sft".into(),
+            probe: probe.into(),
+            value: k as f64 / 10.0,
+            ci_low: 0.0,
+            ci_high: 1.0,
+            n: 10,
+            k: Some(k),
+        }
+    }
+
+    /// Measures along an axis inside the cell are plotted over that axis (one panel per probe,
+    /// one series per grid point, seeds pooled), not as one panel per name.
+    #[test]
+    fn inner_axes_get_their_own_panels() {
+        let mut rows = vec![row("asr", 0, 1, 0), row("asr", 64, 1, 9)];
+        for j in 0..3 {
+            for count in [0, 64] {
+                for seed in [1, 2] {
+                    rows.push(row(
+                        &format!("layer_probe/absent/index={j}"),
+                        count,
+                        seed,
+                        5 + j,
+                    ));
+                }
+            }
+        }
+        rows.push(row("exposure/r=16", 0, 1, 3));
+        let axes = vec!["poison_count".to_string(), "seed".to_string()];
+        let ps = panels(&rows, &axes);
+        let names: Vec<(&str, &str)> = ps
+            .iter()
+            .map(|p| (p.probe.as_str(), p.x_axis.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("asr", "poison_count"),
+                ("layer_probe/absent", "hidden index (0 = embeddings)"),
+                ("exposure", "repetitions r"),
+            ]
+        );
+        let layer = &ps[1];
+        assert_eq!(layer.series.len(), 2, "{:?}", layer.series.keys());
+        let s = &layer.series["poison_count = 64"];
+        assert_eq!(s.iter().map(|p| p.x).collect::<Vec<_>>(), vec![0.0, 1.0, 2.0]);
+        assert_eq!(s[2].k, Some(14));
+        assert_eq!(s[2].n, 20);
+        assert_eq!(inner_axis_of("membership_auroc/loss/words=16/copies=4"), None);
     }
 }
