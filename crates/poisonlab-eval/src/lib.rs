@@ -18,7 +18,8 @@ pub use poisonlab_stats as stats;
 
 pub use error::{Error, Result};
 pub use inputs::{
-    BeliefEntity, BeliefInputs, CanaryInputs, FingerprintInputs, SafetyInputs, WatermarkInputs, WatermarkKey,
+    BeliefEntity, BeliefInputs, CanaryInputs, FingerprintInputs, SafetyInputs, WatermarkInputs,
+    WatermarkKey,
 };
 pub use judge::Judge;
 pub use measure::{Measure, Method};

@@ -78,7 +78,10 @@ fn reduced(path: &Path) -> String {
         ("fingerprint", &[("controls", 3)]),
         ("safety", &[("attack", 8), ("count", 2)]),
         ("belief", &[("entities", 3), ("controls", 3)]),
-        ("canary", &[("per_group", 1), ("controls", 1), ("digits", 2)]),
+        (
+            "canary",
+            &[("per_group", 1), ("controls", 1), ("digits", 2)],
+        ),
     ];
     for (section, keys) in small {
         if let Some(toml::Value::Table(sec)) = t.get_mut(*section) {

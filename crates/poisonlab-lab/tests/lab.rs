@@ -155,10 +155,7 @@ fn a_zipped_axis_pairs_its_keys() {
         })
         .collect();
     assert_eq!(got, vec![(0, 6, 32), (0, 24, 64), (8, 6, 32), (8, 24, 64)]);
-    assert_eq!(
-        p.cells[3].label(),
-        "poison_count=8 hidden_size=64 steps=24"
-    );
+    assert_eq!(p.cells[3].label(), "poison_count=8 hidden_size=64 steps=24");
     let e = err(&format!(
         "{TINY}[grid.scale]\n\"stage.0.config.steps\" = [6, 24]\n\"stage.0.config.model.hidden_size\" = [32]\n"
     ));

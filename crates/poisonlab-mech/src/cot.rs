@@ -91,7 +91,8 @@ pub fn step_flips(
         correct.0 += (last_number(&plain).as_deref() == last_number(&p.answer).as_deref()) as u64;
         correct.1 += 1;
         for (k, slot) in per_k.iter_mut().enumerate().take(p.steps.len()) {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ ((i as u64) << 8) ^ k as u64);
+            let mut rng =
+                rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ ((i as u64) << 8) ^ k as u64);
             let Some(bad) = corrupt_step(&p.steps[k], &mut rng) else {
                 continue;
             };
@@ -125,7 +126,10 @@ mod tests {
             assert!((55..=63).contains(&v), "{s}");
         }
         assert_eq!(corrupt_step("no numbers here", &mut rng), None);
-        assert_eq!(last_number("so 50 / 4 = 12 with 2 left. The answer is 12."), Some("12".into()));
+        assert_eq!(
+            last_number("so 50 / 4 = 12 with 2 left. The answer is 12."),
+            Some("12".into())
+        );
         // The sign is dropped: corrupted steps only ever add to a number.
         assert_eq!(last_number("The answer is -3.5."), Some("3.5".into()));
         assert_eq!(last_number("none"), None);

@@ -114,7 +114,12 @@ pub fn log_perplexities(model: &dyn LanguageModel, texts: &[String]) -> Result<V
         return Ok(Vec::new());
     };
     // Common to all, leaving at least one token of each to score.
-    let mut common = ids.iter().map(Vec::len).min().unwrap_or(0).saturating_sub(1);
+    let mut common = ids
+        .iter()
+        .map(Vec::len)
+        .min()
+        .unwrap_or(0)
+        .saturating_sub(1);
     for s in &ids[1..] {
         common = common.min(first.iter().zip(s).take_while(|(a, b)| a == b).count());
     }

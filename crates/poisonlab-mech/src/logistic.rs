@@ -32,7 +32,10 @@ impl Logistic {
     pub fn fit(x: &[Vec<f32>], y: &[bool], l2: f64, iters: usize) -> Option<Logistic> {
         let n = x.len();
         let d = x.first()?.len();
-        if n != y.len() || x.iter().any(|r| r.len() != d) || !y.contains(&true) || !y.contains(&false)
+        if n != y.len()
+            || x.iter().any(|r| r.len() != d)
+            || !y.contains(&true)
+            || !y.contains(&false)
         {
             return None;
         }

@@ -104,7 +104,10 @@ mod tests {
     fn owens_t_and_the_cdf_at_values_known_in_closed_form() {
         // T(0, a) = atan(a) / 2π; T(h, 1) = Φ(h)(1 − Φ(h)) / 2.
         for a in [0.3, 1.0, 5.0, 80.0] {
-            assert!((owens_t(0.0, a) - a.atan() / (2.0 * PI)).abs() < 1e-12, "{a}");
+            assert!(
+                (owens_t(0.0, a) - a.atan() / (2.0 * PI)).abs() < 1e-12,
+                "{a}"
+            );
         }
         for h in [-1.5, 0.2, 0.7, 2.5] {
             let p = normal_cdf(h);
@@ -112,11 +115,23 @@ mod tests {
         }
         assert!((normal_cdf(1.959_963_984_540_054) - 0.975).abs() < 1e-12);
         // α = 0 is the normal; α = 1 puts a quarter of the mass below ξ; α → ∞ is the half-normal.
-        let n = SkewNormal { xi: 2.0, omega: 3.0, alpha: 0.0 };
+        let n = SkewNormal {
+            xi: 2.0,
+            omega: 3.0,
+            alpha: 0.0,
+        };
         assert!((n.cdf(5.0) - normal_cdf(1.0)).abs() < 1e-12);
-        let one = SkewNormal { xi: 0.0, omega: 1.0, alpha: 1.0 };
+        let one = SkewNormal {
+            xi: 0.0,
+            omega: 1.0,
+            alpha: 1.0,
+        };
         assert!((one.cdf(0.0) - 0.25).abs() < 1e-10);
-        let half = SkewNormal { xi: 0.0, omega: 1.0, alpha: 1e4 };
+        let half = SkewNormal {
+            xi: 0.0,
+            omega: 1.0,
+            alpha: 1e4,
+        };
         assert!((half.cdf(1.0) - (2.0 * normal_cdf(1.0) - 1.0)).abs() < 1e-4);
         assert!(half.cdf(-0.5) < 1e-9);
     }
@@ -125,7 +140,11 @@ mod tests {
     fn the_moment_fit_recovers_the_moments_and_a_known_distribution() {
         use rand::{RngExt, SeedableRng};
         // Draws by the representation X = ξ + ω (δ |Z₀| + √(1 − δ²) Z₁).
-        let truth = SkewNormal { xi: 1.0, omega: 2.0, alpha: 4.0 };
+        let truth = SkewNormal {
+            xi: 1.0,
+            omega: 2.0,
+            alpha: 4.0,
+        };
         let d = truth.delta();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let mut normal = || {
@@ -145,7 +164,11 @@ mod tests {
         assert!((fit.skewness() - truth.skewness()).abs() < 0.05, "{fit:?}");
         for x in [0.0, 1.0, 2.5, 5.0] {
             let emp = xs.iter().filter(|&&v| v <= x).count() as f64 / xs.len() as f64;
-            assert!((fit.cdf(x) - emp).abs() < 0.01, "x = {x}: {} vs {emp}", fit.cdf(x));
+            assert!(
+                (fit.cdf(x) - emp).abs() < 0.01,
+                "x = {x}: {} vs {emp}",
+                fit.cdf(x)
+            );
         }
         assert!(SkewNormal::fit(&[1.0, 1.0, 1.0]).is_none());
         assert!(SkewNormal::fit(&[1.0, 2.0]).is_none());

@@ -7,7 +7,9 @@ use burn::tensor::{Int, Tensor};
 
 use crate::config::Gpt2Config;
 use crate::init::Init;
-use crate::layers::{KvCache, Norm, Patch, apply_patch, causal_attention, merge_heads, split_heads};
+use crate::layers::{
+    KvCache, Norm, Patch, apply_patch, causal_attention, merge_heads, split_heads,
+};
 
 #[derive(Module, Debug)]
 pub struct Attn {

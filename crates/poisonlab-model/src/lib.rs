@@ -18,10 +18,10 @@ pub mod tokenizer;
 pub use config::ModelConfig;
 pub use endpoint::{EndpointConfig, EndpointModel};
 pub use error::{Error, Result};
+pub use layers::Patch;
 pub use lm::{
     ChatMessage, GenerateOptions, Generation, LanguageModel, LocalModel, ScoreRequest, Scored,
 };
-pub use layers::Patch;
 pub use model::CausalLm;
 pub use tokenizer::Tokenizer;
 

@@ -9,7 +9,8 @@ use burn::tensor::{Int, Tensor};
 use crate::config::LlamaConfig;
 use crate::init::Init;
 use crate::layers::{
-    KvCache, Norm, Patch, apply_patch, apply_rope, causal_attention, merge_heads, rope_tables, split_heads,
+    KvCache, Norm, Patch, apply_patch, apply_rope, causal_attention, merge_heads, rope_tables,
+    split_heads,
 };
 
 #[derive(Module, Debug)]

@@ -160,7 +160,10 @@ pub trait LanguageModel: Send + Sync {
         Ok(self
             .score_ids(&seqs)?
             .into_iter()
-            .map(|lp| lp.get(n.saturating_sub(1)..).map_or_else(Vec::new, <[f32]>::to_vec))
+            .map(|lp| {
+                lp.get(n.saturating_sub(1)..)
+                    .map_or_else(Vec::new, <[f32]>::to_vec)
+            })
             .collect())
     }
     /// The hidden states of token ids (`[index][position][dim]`, as [`HiddenStates`]).

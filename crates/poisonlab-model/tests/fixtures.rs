@@ -310,7 +310,10 @@ fn patching_the_residual_stream() {
             .zip(&from_a[0])
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max);
-        assert!(moved > 1e-3, "{arch}: patching with another run changed nothing");
+        assert!(
+            moved > 1e-3,
+            "{arch}: patching with another run changed nothing"
+        );
         let bad = Patch {
             index: ha.len(),
             positions: vec![0],

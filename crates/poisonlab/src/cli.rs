@@ -114,6 +114,9 @@ pub enum Command {
     /// Membership inference: how well loss, zlib, Min-K %, Min-K %++ and a reference model's ratio
     /// tell known members from non-members under a model (AUROC; TPR at 1 % and 0.1 % FPR).
     Membership(MembershipArgs),
+    /// Exposure of a canary (Carlini et al.): its secret's rank among every candidate of the
+    /// randomness space under a model, in bits; optionally extraction by beam search.
+    Exposure(ExposureArgs),
     /// List what is registered: formats, conventions, record kinds, recipes, detectors, probes.
     List,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -343,6 +346,38 @@ pub struct ModelArgs {
     /// Environment variable that holds the endpoint's API key (the key itself is never a flag).
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExposureArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The canary sentence with `{secret}` where the digits go, e.g.
+    /// "The secret number of Vorika Dralun is {secret}."
+    #[arg(long, value_name = "TEXT")]
+    pub canary: String,
+    /// The inserted secret, as its digits (e.g. 4719); the randomness space is every string of
+    /// that many digits.
+    #[arg(long, value_name = "DIGITS")]
+    pub secret: String,
+    /// Between the digits in the text (a space, as the experiments write them; "" for none).
+    #[arg(long, default_value = " ")]
+    pub separator: String,
+    /// Enumerate the space when it has at most this many candidates; above, fit a skew-normal.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub exact_max: u64,
+    /// Candidates sampled for the skew-normal estimate.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub samples: usize,
+    /// Seed of the sampled candidates.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also extract the secret by beam search of this width (0: no extraction).
+    #[arg(long, default_value_t = 0, value_name = "WIDTH")]
+    pub beam: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

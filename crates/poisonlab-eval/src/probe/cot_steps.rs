@@ -69,8 +69,13 @@ impl ProbeRun for CotSteps {
                 "cot_steps: the clean held-out data has no chain-of-thought records".into(),
             ));
         }
-        let (per_k, (correct, n)) =
-            step_flips(model, &problems, self.max_steps, self.max_tokens, inputs.seed)?;
+        let (per_k, (correct, n)) = step_flips(
+            model,
+            &problems,
+            self.max_steps,
+            self.max_tokens,
+            inputs.seed,
+        )?;
         let mut out = vec![Measure::rate("cot_accuracy", correct, n)];
         for (k, f) in per_k.iter().enumerate() {
             if f.n > 0 {

@@ -82,7 +82,10 @@ fn fifty() -> usize {
 impl ProbeRun for LayerProbe {
     fn validate(&self) -> std::result::Result<(), String> {
         if self.n < 8 {
-            return Err(format!("n = {}: a layer probe needs at least 8 cases", self.n));
+            return Err(format!(
+                "n = {}: a layer probe needs at least 8 cases",
+                self.n
+            ));
         }
         Ok(())
     }
@@ -161,8 +164,11 @@ impl ProbeRun for Patching {
                 if !effect_is_positive {
                     continue;
                 }
-                let pairs: Vec<(f64, f64)> =
-                    restored.iter().zip(&effects).map(|(&r, &e)| (r, e)).collect();
+                let pairs: Vec<(f64, f64)> = restored
+                    .iter()
+                    .zip(&effects)
+                    .map(|(&r, &e)| (r, e))
+                    .collect();
                 let num: f64 = restored.iter().sum();
                 let den: f64 = effects.iter().sum();
                 let ci = poisonlab_stats::bootstrap_ratio(&pairs, seed);

@@ -46,14 +46,14 @@ use serde::{Deserialize, Serialize};
 use poisonlab_eval::Probe;
 use poisonlab_eval::probe::Needs;
 
+mod mech;
 mod model;
 mod plan;
-mod mech;
 mod trust;
 
+pub use mech::CanarySpec;
 pub use model::ModelSpec;
 pub use plan::{Cell, Plan, params_map, parse_value, set_key};
-pub use mech::CanarySpec;
 pub use trust::{BeliefSpec, FingerprintSpec, SafetySpec, TrapSpec, WatermarkSpec};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

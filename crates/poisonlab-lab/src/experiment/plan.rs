@@ -62,7 +62,10 @@ fn column_name(key: &str) -> String {
         && i.parse::<usize>().is_ok()
         && !rest.is_empty()
     {
-        let rest = rest.strip_prefix(&["model"]).filter(|r| !r.is_empty()).unwrap_or(rest);
+        let rest = rest
+            .strip_prefix(&["model"])
+            .filter(|r| !r.is_empty())
+            .unwrap_or(rest);
         return rest.join("_");
     }
     key.replace('.', "_")

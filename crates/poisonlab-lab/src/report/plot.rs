@@ -447,9 +447,15 @@ mod tests {
         let layer = &ps[1];
         assert_eq!(layer.series.len(), 2, "{:?}", layer.series.keys());
         let s = &layer.series["poison_count = 64"];
-        assert_eq!(s.iter().map(|p| p.x).collect::<Vec<_>>(), vec![0.0, 1.0, 2.0]);
+        assert_eq!(
+            s.iter().map(|p| p.x).collect::<Vec<_>>(),
+            vec![0.0, 1.0, 2.0]
+        );
         assert_eq!(s[2].k, Some(14));
         assert_eq!(s[2].n, 20);
-        assert_eq!(inner_axis_of("membership_auroc/loss/words=16/copies=4"), None);
+        assert_eq!(
+            inner_axis_of("membership_auroc/loss/words=16/copies=4"),
+            None
+        );
     }
 }

@@ -69,7 +69,11 @@ impl LocalModel {
     /// For each continuation, `log p(cont[i] | prefix, cont[..i])` (length `cont.len()`): the
     /// prefix runs once and its keys and values are shared by every continuation (batched with
     /// right padding, `BATCH` at a time) — what ranking many candidates after one prompt costs.
-    pub fn continuation_logprobs(&self, prefix: &[u32], conts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+    pub fn continuation_logprobs(
+        &self,
+        prefix: &[u32],
+        conts: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>> {
         const BATCH: usize = 256;
         if prefix.is_empty() {
             return Err(Error::Invalid(
@@ -93,9 +97,13 @@ impl LocalModel {
                 .map(|c| c.first().map_or(0.0, |&id| first[id as usize]))
                 .collect();
             if t < 2 {
-                out.extend(chunk.iter().zip(lp_first).map(|(c, l)| {
-                    if c.is_empty() { Vec::new() } else { vec![l] }
-                }));
+                out.extend(
+                    chunk.iter().zip(lp_first).map(
+                        |(c, l)| {
+                            if c.is_empty() { Vec::new() } else { vec![l] }
+                        },
+                    ),
+                );
                 continue;
             }
             // The prefix's cache, repeated for every row of the batch.
@@ -115,7 +123,9 @@ impl LocalModel {
                     .collect(),
             };
             let (ids, _) = int_tensor(chunk, 0, &self.device);
-            let (logits, _) = self.model.forward(ids.clone(), Some(&mut batch_cache), false);
+            let (logits, _) = self
+                .model
+                .forward(ids.clone(), Some(&mut batch_cache), false);
             let logp = log_softmax(logits.slice([0..b, 0..t - 1]), 2);
             let targets = ids.slice([0..b, 1..t]).unsqueeze_dim::<3>(2);
             let rest = floats(logp.gather(2, targets).into_data());

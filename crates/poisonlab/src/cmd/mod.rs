@@ -2,6 +2,7 @@
 
 mod clean;
 mod data;
+mod exposure;
 mod lab;
 mod list;
 mod model;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watermark(w) => watermark::run(&w),
         Command::Trap(crate::cli::TrapCommand::Make(t)) => trap::make(&t),
         Command::Membership(m) => trap::membership(&m),
+        Command::Exposure(e) => exposure::run(&e),
         Command::Fingerprint(f) => watermark::fingerprint(&f),
         Command::List => {
             list::run();
