@@ -173,8 +173,32 @@ pub fn sample(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
 }
 
 /// The prompt as the trainer formats it and the response it should get: SFT and CoT records as
-/// SFT formats them; preference pairs as DPO formats the prompt, with `chosen` as the target.
+/// SFT formats them; preference pairs as DPO formats the prompt, with `chosen` as the target; a
+/// pre-training document of a poison's test split cut where its triggered prompt ends (the tag's
+/// `prompt_bytes`), the rest of the document its target.
 pub fn prompt_target(rec: &Record) -> Result<(String, String)> {
+    if let Body::Pretrain { text } = &rec.body {
+        let cut = rec
+            .tag
+            .as_ref()
+            .and_then(|t| t.meta.get("prompt_bytes"))
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "record `{}`: a pre-training document has no prompt to continue (its poison \
+                     tag has no prompt_bytes)",
+                    rec.id
+                ))
+            })? as usize;
+        let cut = cut.min(text.len());
+        let (Some(p), Some(t)) = (text.get(..cut), text.get(cut..)) else {
+            return Err(Error::Invalid(format!(
+                "record `{}`: prompt_bytes = {cut} is not a character boundary",
+                rec.id
+            )));
+        };
+        return Ok((p.to_string(), t.to_string()));
+    }
     if let Body::Preference { prompt, chosen, .. } = &rec.body {
         return Ok((
             poisonlab_model::tokenizer::Tokenizer::chat_prompt(None, &[], prompt),
