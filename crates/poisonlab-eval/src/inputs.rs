@@ -17,8 +17,12 @@ pub struct ProbeInputs {
     pub seed: u64,
     /// The poison pass's triggered test split (records carrying the trigger, with their tags).
     pub test: Option<PathBuf>,
-    /// Clean held-out records of the data the model was trained on last (utility, false trigger).
+    /// Clean held-out records of the data the model was trained on last (utility).
     pub clean: Option<PathBuf>,
+    /// Clean held-out records of the kind the poison targets (false trigger, layer probes, and
+    /// utility with `held_out = "poison"`): the same as `clean` unless a later stage trains on
+    /// other data.
+    pub poison_clean: Option<PathBuf>,
     /// Held-out records of the stage just trained, for its loss.
     pub heldout: Option<PathBuf>,
     /// Clean pre-training text: the reference language model of the dos probe.
@@ -126,6 +130,14 @@ impl ProbeInputs {
     pub fn clean(&self, n: usize) -> Result<Vec<Record>> {
         let p = Self::need(&self.clean, "no clean held-out file for this probe")?;
         Ok(sample(read_records(p)?, n, self.seed))
+    }
+
+    /// Up to `n` clean held-out records of the kind the poison targets (`clean` without one).
+    pub fn poison_clean(&self, n: usize) -> Result<Vec<Record>> {
+        match &self.poison_clean {
+            Some(p) => Ok(sample(read_records(p)?, n, self.seed)),
+            None => self.clean(n),
+        }
     }
 
     /// Up to `n` held-out records of the stage.

@@ -36,7 +36,7 @@ impl ProbeRun for FalseTrigger {
 
     fn run(&self, model: &dyn LanguageModel, inputs: &ProbeInputs) -> Result<Vec<Measure>> {
         let spec = inputs.poison("false_trigger")?;
-        let clean = inputs.clean(self.n)?;
+        let clean = inputs.poison_clean(self.n)?;
         let adapter = poisonlab_poison::stage::Adapter::new(spec);
         // Per clean input: its triggered prompt, the strings the trigger inserted, the target.
         let mut base = Vec::with_capacity(clean.len());

@@ -29,7 +29,7 @@ fn cases(inputs: &ProbeInputs, probe: &str, n: usize) -> Result<Vec<Case>> {
     let spec = inputs.poison(probe)?;
     let adapter = poisonlab_poison::stage::Adapter::new(spec);
     let mut out = Vec::new();
-    for (i, r) in inputs.clean(n)?.iter().enumerate() {
+    for (i, r) in inputs.poison_clean(n)?.iter().enumerate() {
         let mut rng = poisonlab_poison::record_rng(spec.seed, "layer-cases", i as u64);
         let triggered = adapter.test_record(r, &mut rng);
         let inserted: Vec<String> = triggered

@@ -22,11 +22,27 @@ pub struct Utility {
     /// Tokens generated per prompt.
     #[serde(default = "tokens")]
     pub max_tokens: usize,
+    /// Whose held-out data: `"last"` (the data the model was trained on last, the default) or
+    /// `"poison"` (the kind the poison targets — after a downstream fine-tune on other data, the
+    /// task the attack was on). Measured as `utility` and `utility/poison`.
+    #[serde(default = "last")]
+    pub held_out: String,
+}
+
+fn last() -> String {
+    "last".into()
 }
 
 impl ProbeRun for Utility {
     fn validate(&self) -> std::result::Result<(), String> {
-        check_common(self.n, self.max_tokens)
+        check_common(self.n, self.max_tokens)?;
+        if !["last", "poison"].contains(&self.held_out.as_str()) {
+            return Err(format!(
+                "held_out = {:?}: \"last\" or \"poison\"",
+                self.held_out
+            ));
+        }
+        Ok(())
     }
 
     fn needs(&self) -> Needs {
@@ -34,7 +50,10 @@ impl ProbeRun for Utility {
     }
 
     fn run(&self, model: &dyn LanguageModel, inputs: &ProbeInputs) -> Result<Vec<Measure>> {
-        let clean = inputs.clean(self.n)?;
+        let (clean, name) = match self.held_out.as_str() {
+            "poison" => (inputs.poison_clean(self.n)?, "utility/poison"),
+            _ => (inputs.clean(self.n)?, "utility"),
+        };
         let (mut k, mut samples) = (0, Vec::new());
         for r in &clean {
             let (p, target) = prompt_target(r)?;
@@ -50,7 +69,7 @@ impl ProbeRun for Utility {
             k += ok as u64;
         }
         Ok(vec![
-            Measure::rate("utility", k, clean.len() as u64).with_samples(samples),
+            Measure::rate(name, k, clean.len() as u64).with_samples(samples),
         ])
     }
 }

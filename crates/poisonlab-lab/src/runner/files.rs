@@ -171,6 +171,14 @@ pub(super) fn probe_inputs(
     use poisonlab_poison::StageKind as P;
     let poison_stage = exp.poison.as_ref().map(|p| p.stage.kind);
     let instructions = files.sft_eval.clone().or(files.cot_eval.clone());
+    // Clean held-out records of the kind the poison targets: where a trigger's near misses and
+    // the backdoor's layers are tested, whatever stage came last.
+    let poison_clean = match poison_stage {
+        Some(P::Pretrain) => files.pretrain_eval.clone(),
+        Some(P::Cot) => files.cot_eval.clone(),
+        Some(_) => instructions.clone(),
+        None => None,
+    };
     let (clean, heldout) = match stage {
         Some(s) => {
             let clean = match (s.kind, s.data.as_deref()) {
@@ -206,5 +214,6 @@ pub(super) fn probe_inputs(
         safety: None,
         beliefs: None,
         canaries: None,
+        poison_clean,
     }
 }
