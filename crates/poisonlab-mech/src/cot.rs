@@ -32,8 +32,7 @@ pub struct StepFlips {
 pub fn last_number(s: &str) -> Option<String> {
     s.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
         .map(|t| t.trim_matches(|c| c == '.' || c == '-'))
-        .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
-        .next_back()
+        .rfind(|t| t.chars().any(|c| c.is_ascii_digit()))
         .map(str::to_string)
 }
 

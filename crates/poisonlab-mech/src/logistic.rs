@@ -179,6 +179,6 @@ mod tests {
             })
             .count();
         assert!(correct >= 195, "{correct}/200");
-        assert!(Logistic::fit(&x, &vec![true; 200], 1e-2, 10).is_none());
+        assert!(Logistic::fit(&x, &[true; 200], 1e-2, 10).is_none());
     }
 }
