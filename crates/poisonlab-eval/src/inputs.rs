@@ -164,6 +164,20 @@ impl ProbeInputs {
     }
 }
 
+/// The strings the poison's trigger inserted into a record (its tag's `inserted`), in order.
+pub fn inserted_strings(rec: &Record) -> Vec<String> {
+    rec.tag
+        .as_ref()
+        .and_then(|t| t.meta.get("inserted"))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn read_records(path: &Path) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     for item in RecordReader::open(path, &Default::default())? {

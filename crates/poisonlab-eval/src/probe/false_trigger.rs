@@ -43,17 +43,7 @@ impl ProbeRun for FalseTrigger {
         for (i, r) in clean.iter().enumerate() {
             let mut rng = poisonlab_poison::record_rng(spec.seed, "false-trigger", i as u64);
             let triggered = adapter.test_record(r, &mut rng);
-            let inserted: Vec<String> = triggered
-                .tag
-                .as_ref()
-                .and_then(|t| t.meta.get("inserted"))
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let inserted = crate::inputs::inserted_strings(&triggered);
             let (p, target) = prompt_target(&triggered)?;
             base.push((p, inserted, target));
         }

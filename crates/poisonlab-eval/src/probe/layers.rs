@@ -32,17 +32,7 @@ fn cases(inputs: &ProbeInputs, probe: &str, n: usize) -> Result<Vec<Case>> {
     for (i, r) in inputs.poison_clean(n)?.iter().enumerate() {
         let mut rng = poisonlab_poison::record_rng(spec.seed, "layer-cases", i as u64);
         let triggered = adapter.test_record(r, &mut rng);
-        let inserted: Vec<String> = triggered
-            .tag
-            .as_ref()
-            .and_then(|t| t.meta.get("inserted"))
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let inserted = crate::inputs::inserted_strings(&triggered);
         let (pt, target) = prompt_target(&triggered)?;
         let (pc, _) = prompt_target(r)?;
         if pt == pc {

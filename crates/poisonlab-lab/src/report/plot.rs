@@ -60,6 +60,18 @@ fn inner_axis_of(probe: &str) -> Option<(&str, &'static str, f64)> {
     Some((base, label, v.parse().ok()?))
 }
 
+/// A row's series: its values of the `others` axes, as a reader says them (`all` without any).
+fn series_of(r: &Row, others: &[&String]) -> String {
+    if others.is_empty() {
+        return "all".to_string();
+    }
+    others
+        .iter()
+        .map(|a| series_label(a, r.param(a).unwrap_or(&Value::Null)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Groups rows into panels: for each probe and stage, one panel over the first numeric grid axis;
 /// measures along an axis inside the cell (`…/index=j`, `…/r=R`, `…/step=k`: [`INNER_AXES`]) get
 /// one panel per probe and stage over that axis, one series per combination of the grid's axes
@@ -75,15 +87,7 @@ pub fn panels(rows: &[Row], axes: &[String]) -> Vec<Panel> {
             continue;
         };
         let groups = by_axis.entry(label).or_default();
-        let series = if others.is_empty() {
-            "all".to_string()
-        } else {
-            others
-                .iter()
-                .map(|a| series_label(a, r.param(a).unwrap_or(&Value::Null)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let series = series_of(r, &others);
         let xs = groups
             .entry((base.to_string(), r.stage.clone()))
             .or_default()
@@ -142,15 +146,7 @@ fn grid_panels(rows: &[&Row], axes: &[String]) -> Vec<Panel> {
         .collect();
     let mut groups: Groups = BTreeMap::new();
     for &r in rows {
-        let series = if others.is_empty() {
-            "all".to_string()
-        } else {
-            others
-                .iter()
-                .map(|a| series_label(a, r.param(a).unwrap_or(&Value::Null)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let series = series_of(r, &others);
         let x = x_axis
             .as_ref()
             .and_then(|a| r.param(a))

@@ -43,7 +43,7 @@ fn belief_templates(attribute: &str) -> (&'static [&'static str], &'static [&'st
 }
 
 /// `records` with `extra` inserted at seeded positions (each after a uniformly drawn record).
-pub(super) fn interleave(
+fn interleave(
     records: Vec<poisonlab_data::Record>,
     extra: Vec<poisonlab_data::Record>,
     rng: &mut rand_chacha::ChaCha8Rng,
@@ -60,6 +60,29 @@ pub(super) fn interleave(
     }
     at.sort_by_key(|x| (x.0, x.1));
     at.into_iter().map(|x| x.2).collect()
+}
+
+/// Writes `records` with `extra` interleaved at seeded positions to `out`, in `convention`.
+pub(super) fn write_interleaved(
+    out: &std::path::Path,
+    convention: Option<poisonlab_data::Convention>,
+    records: Vec<poisonlab_data::Record>,
+    extra: Vec<poisonlab_data::Record>,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Result<()> {
+    let all = interleave(records, extra, rng);
+    let mut w = poisonlab_data::RecordWriter::create(
+        out,
+        &poisonlab_data::WriteOptions {
+            format: None,
+            convention,
+        },
+    )?;
+    for r in &all {
+        w.write(r)?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 /// Draws the `[belief]` entities and their counterfactuals from the world, writes the stages'
@@ -197,19 +220,13 @@ pub(super) fn inject_beliefs(
             }
             let mut rng =
                 poisonlab_poison::record_rng(exp.seed, &format!("belief/{stage}/place"), 0);
-            let all = interleave(records, extra, &mut rng);
-            let mut w = poisonlab_data::RecordWriter::create(
+            write_interleaved(
                 &tmp.join("data.jsonl"),
-                &poisonlab_data::WriteOptions {
-                    format: None,
-                    convention: reader.convention(),
-                },
-            )?;
-            for r in &all {
-                w.write(r)?;
-            }
-            w.finish()?;
-            Ok(())
+                reader.convention(),
+                records,
+                extra,
+                &mut rng,
+            )
         })?;
         ctx.step(format!(
             "belief {stage}: {} statements ({} entities × {}){}",

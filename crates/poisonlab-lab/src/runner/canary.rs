@@ -133,19 +133,13 @@ pub(super) fn insert_canaries(
             }
         }
         let mut rng = poisonlab_poison::record_rng(exp.seed, "canary/place", 0);
-        let all = super::belief::interleave(records, extra, &mut rng);
-        let mut w = poisonlab_data::RecordWriter::create(
+        super::belief::write_interleaved(
             &tmp.join("data.jsonl"),
-            &poisonlab_data::WriteOptions {
-                format: None,
-                convention: reader.convention(),
-            },
-        )?;
-        for r in &all {
-            w.write(r)?;
-        }
-        w.finish()?;
-        Ok(())
+            reader.convention(),
+            records,
+            extra,
+            &mut rng,
+        )
     })?;
     ctx.step(format!(
         "canaries {}: {} canaries put in {inserted} times, {} never inserted{}",
