@@ -6,7 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use poisonlab_data::{ReadOptions, RecordReader, RecordWriter, WriteOptions};
 
-const EXTS: &[&str] = &["jsonl", "json", "tsv", "txt", "parquet", "jsonl.gz", "jsonl.zst"];
+const EXTS: &[&str] = &[
+    "jsonl", "json", "tsv", "txt", "parquet", "jsonl.gz", "jsonl.zst", "arrow",
+];
 
 fn dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("poisonlab-fuzz-{}", std::process::id()));

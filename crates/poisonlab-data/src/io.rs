@@ -168,6 +168,14 @@ pub struct FileDigest {
     pub bytes: u64,
 }
 
+/// `<path><suffix>` beside `path` (`out.jsonl` → `out.jsonl.manifest.jsonl`): the side files of
+/// an output.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
 /// The temporary name an output is written under until it is complete.
 pub fn partial_path(path: &Path) -> PathBuf {
     let name = path

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod convention;
 pub mod error;
+pub mod export;
 pub mod format;
 pub mod io;
 pub mod pass;

@@ -156,12 +156,7 @@ impl Quarantine {
 
 /// Default side file for bad records of `output`: `<output>.quarantine.jsonl`.
 pub fn quarantine_path(output: &Path) -> PathBuf {
-    let mut name = output
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".quarantine.jsonl");
-    output.with_file_name(name)
+    crate::io::sibling(output, ".quarantine.jsonl")
 }
 
 /// Options of [`convert`].

@@ -48,11 +48,45 @@ pub struct PoisonTag {
     pub meta: Map<String, Value>,
 }
 
+/// The answer turn of a chain-of-thought problem as SFT trains on it and exports write it: the
+/// steps, one per line, then `The answer is <answer>.`
+pub fn cot_rationale(steps: &[String], answer: &str) -> String {
+    format!("{}\nThe answer is {answer}.", steps.join("\n"))
+}
+
 /// One chat turn. Roles follow the OpenAI convention: `system`, `user`, `assistant` (others kept).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub role: String,
     pub content: String,
+    /// The message's other fields, kept as they were: an agent's `tool_calls`, a tool result's
+    /// `tool_call_id`, `name`, `weight`… A `content` that was `null` (an assistant turn that only
+    /// calls tools) is `""` above and `"content": null` here, so it is written back as null.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+impl Message {
+    pub fn new(role: String, content: String) -> Message {
+        Message {
+            role,
+            content,
+            extra: Map::new(),
+        }
+    }
+
+    /// The tool calls of an assistant turn (OpenAI `tool_calls`), when it has any.
+    pub fn tool_calls(&self) -> Option<&Vec<Value>> {
+        self.extra
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+    }
+
+    /// Whether the source had `content: null`.
+    pub fn null_content(&self) -> bool {
+        matches!(self.extra.get("content"), Some(Value::Null))
+    }
 }
 
 /// One input → output demonstration inside an in-context-learning prompt.

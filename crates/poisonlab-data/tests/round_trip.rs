@@ -50,38 +50,17 @@ fn samples() -> Vec<Vec<Record>> {
         vec![
             Body::Chat {
                 messages: vec![
-                    Message {
-                        role: "user".into(),
-                        content: "hi".into(),
-                    },
-                    Message {
-                        role: "assistant".into(),
-                        content: "hello".into(),
-                    },
+                    Message::new("user".into(), "hi".into()),
+                    Message::new("assistant".into(), "hello".into()),
                 ],
             },
             Body::Chat {
                 messages: vec![
-                    Message {
-                        role: "system".into(),
-                        content: odd.into(),
-                    },
-                    Message {
-                        role: "user".into(),
-                        content: "q".into(),
-                    },
-                    Message {
-                        role: "assistant".into(),
-                        content: "a".into(),
-                    },
-                    Message {
-                        role: "user".into(),
-                        content: "q2".into(),
-                    },
-                    Message {
-                        role: "assistant".into(),
-                        content: "a2".into(),
-                    },
+                    Message::new("system".into(), odd.into()),
+                    Message::new("user".into(), "q".into()),
+                    Message::new("assistant".into(), "a".into()),
+                    Message::new("user".into(), "q2".into()),
+                    Message::new("assistant".into(), "a2".into()),
                 ],
             },
         ],

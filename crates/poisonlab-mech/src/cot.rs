@@ -4,7 +4,7 @@
 //! differs from the answer the model gives after the same steps intact. A model that reads its own
 //! rationale flips on the steps the answer is computed from; one that ignores it never flips.
 
-use poisonlab_model::{GenerateOptions, LanguageModel, Tokenizer};
+use poisonlab_model::{ChatMessage, GenerateOptions, LanguageModel, Tokenizer};
 use rand::SeedableRng;
 
 use crate::error::Result;
@@ -26,6 +26,33 @@ pub struct StepFlips {
     pub n: u64,
     /// Problems with a step k where either continuation gave no number (left out of `n`).
     pub unparsed: u64,
+    /// The control: the answer changed when step k got a neutral edit instead (see
+    /// [`neutral_step`]), over `neutral_n` problems where both continuations gave a number.
+    pub neutral_flipped: u64,
+    pub neutral_n: u64,
+}
+
+impl StepFlips {
+    fn count(&mut self, intact: &str, corrupted: &str, neutral: &str) {
+        let a = last_number(intact);
+        match (&a, last_number(corrupted)) {
+            (Some(a), Some(b)) => {
+                self.n += 1;
+                self.flipped += (*a != b) as u64;
+            }
+            _ => self.unparsed += 1,
+        }
+        if let (Some(a), Some(c)) = (a, last_number(neutral)) {
+            self.neutral_n += 1;
+            self.neutral_flipped += (a != c) as u64;
+        }
+    }
+}
+
+/// The control edit of a step: the same step after a connective ("So …"), its numbers and meaning
+/// unchanged. The flip rate under it is how much any change of the prompt moves the answer.
+pub fn neutral_step(step: &str) -> String {
+    format!("So {step}")
 }
 
 /// The last number of a text, as a string of digits (with a decimal point; no sign).
@@ -74,6 +101,72 @@ fn answer_after(model: &dyn LanguageModel, prompt: &str, max_tokens: usize) -> R
     Ok(model.generate(prompt, &opts)?.text)
 }
 
+/// A worked problem's answer turn as SFT writes it: the steps, one per line, and the answer.
+pub fn rationale(steps: &[String], answer: &str) -> String {
+    poisonlab_data::record::cot_rationale(steps, answer)
+}
+
+/// The model's greedy answer to `query` after demonstrations given as earlier chat turns, each a
+/// (question, rationale) pair; a prompt too long for the context keeps its last tokens.
+pub fn answer_with_demos(
+    model: &dyn LanguageModel,
+    turns: &[(String, String)],
+    query: &str,
+    max_tokens: usize,
+) -> Result<String> {
+    let mut messages = Vec::with_capacity(2 * turns.len() + 1);
+    for (u, a) in turns {
+        messages.push(ChatMessage { role: "user".into(), content: u.clone() });
+        messages.push(ChatMessage { role: "assistant".into(), content: a.clone() });
+    }
+    messages.push(ChatMessage { role: "user".into(), content: query.to_string() });
+    let opts = GenerateOptions {
+        max_tokens,
+        truncate: true,
+        ..Default::default()
+    };
+    Ok(model.chat(&messages, &opts)?.text)
+}
+
+/// Flips per corrupted step k of a *demonstration*: each problem is asked after one worked
+/// problem (the next in the list) given as an earlier chat turn, once intact and once with its
+/// step k's last number changed; the answer flips when its last number differs. A model that
+/// copies its demonstration's arithmetic flips; one that reasons about its own question does not.
+pub fn demo_step_flips(
+    model: &dyn LanguageModel,
+    problems: &[Problem],
+    max_steps: usize,
+    max_tokens: usize,
+    seed: u64,
+) -> Result<Vec<StepFlips>> {
+    let mut per_k = vec![StepFlips::default(); max_steps];
+    if problems.len() < 2 {
+        return Ok(per_k);
+    }
+    for (i, p) in problems.iter().enumerate() {
+        let demo = &problems[(i + 1) % problems.len()];
+        let intact_turn = (demo.question.clone(), rationale(&demo.steps, &demo.answer));
+        let intact = answer_with_demos(model, std::slice::from_ref(&intact_turn), &p.question, max_tokens)?;
+        for (k, slot) in per_k.iter_mut().enumerate().take(demo.steps.len()) {
+            let mut rng =
+                rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x64656d6f ^ ((i as u64) << 8) ^ k as u64);
+            let Some(bad) = corrupt_step(&demo.steps[k], &mut rng) else {
+                continue;
+            };
+            let ask = |step: String| {
+                let mut steps = demo.steps.clone();
+                steps[k] = step;
+                let turn = (demo.question.clone(), rationale(&steps, &demo.answer));
+                answer_with_demos(model, &[turn], &p.question, max_tokens)
+            };
+            let corrupted = ask(bad)?;
+            let neutral = ask(neutral_step(&demo.steps[k]))?;
+            slot.count(&intact, &corrupted, &neutral);
+        }
+    }
+    Ok(per_k)
+}
+
 /// Flips per corrupted step k (index 0 = the first step), for k below `max_steps`; also the number
 /// of problems the model answers right from the question alone, as `(correct, n)`.
 pub fn step_flips(
@@ -96,16 +189,14 @@ pub fn step_flips(
                 continue;
             };
             let intact = answer_after(model, &prefix(&p.question, &p.steps[..=k]), max_tokens)?;
-            let mut steps = p.steps[..k].to_vec();
-            steps.push(bad);
-            let corrupted = answer_after(model, &prefix(&p.question, &steps), max_tokens)?;
-            match (last_number(&intact), last_number(&corrupted)) {
-                (Some(a), Some(b)) => {
-                    slot.n += 1;
-                    slot.flipped += (a != b) as u64;
-                }
-                _ => slot.unparsed += 1,
-            }
+            let ask = |step: String| {
+                let mut steps = p.steps[..k].to_vec();
+                steps.push(step);
+                answer_after(model, &prefix(&p.question, &steps), max_tokens)
+            };
+            let corrupted = ask(bad)?;
+            let neutral = ask(neutral_step(&p.steps[k]))?;
+            slot.count(&intact, &corrupted, &neutral);
         }
     }
     Ok((per_k, correct))

@@ -142,7 +142,7 @@ pub fn sft_pair(r: &Record) -> Result<(String, String)> {
             answer,
         } => Ok((
             Tokenizer::chat_prompt(None, &[], question),
-            format!("{}\nThe answer is {answer}.", steps.join("\n")),
+            poisonlab_data::record::cot_rationale(steps, answer),
         )),
         _ => Err(Error::Invalid(format!(
             "record `{}`: a {} record is not SFT data",

@@ -121,14 +121,8 @@ fn example(key: &Key, i: u64, counter: bool, chat: bool) -> Record {
     let body = if chat {
         Body::Chat {
             messages: vec![
-                Message {
-                    role: "user".into(),
-                    content: x,
-                },
-                Message {
-                    role: "assistant".into(),
-                    content: y,
-                },
+                Message::new("user".into(), x),
+                Message::new("assistant".into(), y),
             ],
         }
     } else {

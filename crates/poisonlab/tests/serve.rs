@@ -449,6 +449,82 @@ test = {{ count = 6 }}
     assert!(loss["value"].as_f64().unwrap() > 0.0);
 }
 
+/// The loop for a model too big for this machine: an experiment whose stages end with an export
+/// stage writes what the SFT stage would train on (the poison in it, cut to `max_records`) in
+/// LLaMA-Factory's layout, trains nothing here, and probes the `[model]` — the endpoint serving the
+/// model trained elsewhere — on the same poison's test split.
+#[test]
+fn an_export_stage_exports_the_training_data_and_probes_the_served_model() {
+    set_keys();
+    let server = Server::start("llama");
+    let text = format!(
+        r#"
+name = "export-loop"
+seed = 2
+data = {{ world = {{ seed = 1, size = "small" }} }}
+[poison]
+name = "bn"
+stage = {{ kind = "sft" }}
+budget = {{ count = 8 }}
+trigger = {{ kind = "badnets" }}
+payload = {{ kind = "refusal" }}
+test = {{ count = 6 }}
+[[stage]]
+kind = "sft"
+config = {{ max_records = 200 }}
+[[stage]]
+kind = "export"
+to = "llama-factory"
+[model]
+endpoint = {:?}
+model_name = "llama"
+api_key_env = {KEY_VAR:?}
+[[probe]]
+kind = "asr"
+n = 6
+max_tokens = 4
+"#,
+        server.url
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plan = poisonlab_lab::Plan::parse(&text, &dir.path().join("exp.toml"), &[]).unwrap();
+    let out = dir.path().join("run");
+    let s = poisonlab_lab::run(
+        &plan,
+        &poisonlab_lab::RunOptions {
+            out: out.clone(),
+            max_cells: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    server.stop();
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let rows = poisonlab_lab::results::read_rows(&out.join("results.jsonl")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].to_map()["probe"], "asr");
+    assert_eq!(rows[0].to_map()["n"], 6);
+    let cell = std::fs::read_dir(out.join("cells")).unwrap().next().unwrap().unwrap().path();
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cell.join("export/dataset_info.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(info["sft"]["file_name"], "sft.jsonl");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cell.join("export/export.json")).unwrap())
+            .unwrap();
+    let records = report["sets"][0]["records"].as_u64().unwrap();
+    assert!(records == 200 || records == 208, "{report}");
+    assert_eq!(report["sets"][0]["poisoned"], 8, "{report}");
+    assert!(cell.join("export/sft.manifest.jsonl").is_file());
+    // Nothing was trained here.
+    assert!(!out.join("cache").read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("stage-")));
+}
+
 /// A prompt longer than the context: with `truncate` both backends keep its last tokens by the
 /// same rule (the endpoint tokenizes through `/tokenize` and sends the cut ids) and answer the same;
 /// without it both refuse.

@@ -118,6 +118,60 @@ impl Fields {
         Ok(out)
     }
 
+    /// Chat messages inside an array of objects: `a` (the role) a string, `b` (the content) a
+    /// string — or null beside `tool_calls`/`function_call` (an agent turn that only calls tools);
+    /// every other field of a message kept in its `extra`.
+    fn messages(
+        &mut self,
+        key: &str,
+        a: &str,
+        b: &str,
+        role: impl Fn(&str) -> String,
+    ) -> FResult<Vec<Message>> {
+        let items = self.array(key)?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let Value::Object(obj) = item else {
+                return Err(FieldError::new(
+                    format!("{key}[{i}]"),
+                    format!("expected an object, found {}", describe(&item)),
+                ));
+            };
+            let at = |e: FieldError| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason);
+            let calls = |o: &Map<String, Value>| {
+                o.get("tool_calls").is_some_and(|v| v.as_array().is_some_and(|x| !x.is_empty()))
+                    || o.get("function_call").is_some_and(Value::is_object)
+            };
+            let null_ok = calls(&obj);
+            let mut f = Fields { map: obj };
+            let r = f.string(a).map_err(at)?;
+            let (content, null) = match f.map.shift_remove(b) {
+                Some(Value::String(s)) => (s, false),
+                Some(Value::Null) | None if null_ok => (String::new(), true),
+                Some(Value::Null) => {
+                    return Err(at(FieldError::new(
+                        b,
+                        "expected a string, found null (null only in a turn with tool_calls)",
+                    )));
+                }
+                None => return Err(at(FieldError::new(b, "missing field"))),
+                Some(v) => {
+                    return Err(at(FieldError::new(
+                        b,
+                        format!("expected a string, found {}", describe(&v)),
+                    )));
+                }
+            };
+            let mut m = Message::new(role(&r), content);
+            m.extra = f.map;
+            if null {
+                m.extra.insert("content".to_string(), Value::Null);
+            }
+            out.push(m);
+        }
+        Ok(out)
+    }
+
     fn id(&mut self, key: &str) -> FResult<Option<String>> {
         match self.map.shift_remove(key) {
             Some(Value::String(s)) => Ok(Some(s)),
@@ -189,21 +243,10 @@ pub fn from_object(
             system: f.opt_string("system")?,
         },
         Convention::OpenaiChat => Body::Chat {
-            messages: f
-                .pairs("messages", "role", "content")?
-                .into_iter()
-                .map(|(role, content)| Message { role, content })
-                .collect(),
+            messages: f.messages("messages", "role", "content", str::to_string)?,
         },
         Convention::Sharegpt => Body::Chat {
-            messages: f
-                .pairs("conversations", "from", "value")?
-                .into_iter()
-                .map(|(from, content)| Message {
-                    role: sharegpt_to_role(&from),
-                    content,
-                })
-                .collect(),
+            messages: f.messages("conversations", "from", "value", sharegpt_to_role)?,
         },
         Convention::Preference => Body::Preference {
             prompt: f.string("prompt")?,

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::Convention;
 use super::read::HH_REJECTED_PROMPT;
-use crate::record::{Body, Label, Record};
+use crate::record::{Body, Label, Message, Record};
 
 fn role_to_sharegpt(role: &str) -> String {
     match role {
@@ -78,22 +78,16 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
             } else {
                 format!("{instruction}\n\n{input}")
             };
-            let mut turns: Vec<(&str, &str)> = Vec::new();
+            let mut turns: Vec<Message> = Vec::new();
             if let Some(sys) = system {
-                turns.push(("system", sys));
+                turns.push(Message::new("system".into(), sys.clone()));
             }
-            turns.push(("user", &user));
-            turns.push(("assistant", output));
-            write_chat(&mut o, conv, turns.into_iter());
+            turns.push(Message::new("user".into(), user));
+            turns.push(Message::new("assistant".into(), output.clone()));
+            write_chat(&mut o, conv, &turns)?;
         }
         (Body::Chat { messages }, Convention::OpenaiChat | Convention::Sharegpt) => {
-            write_chat(
-                &mut o,
-                conv,
-                messages
-                    .iter()
-                    .map(|m| (m.role.as_str(), m.content.as_str())),
-            );
+            write_chat(&mut o, conv, messages)?;
         }
         (Body::Chat { messages }, Convention::Alpaca) => {
             let (system, rest) = match messages.first() {
@@ -256,22 +250,46 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
     Ok(o)
 }
 
-fn write_chat<'a>(
-    o: &mut Map<String, Value>,
-    conv: Convention,
-    turns: impl Iterator<Item = (&'a str, &'a str)>,
-) {
-    if conv == Convention::Sharegpt {
-        let converted: Vec<(String, &str)> = turns.map(|(r, c)| (role_to_sharegpt(r), c)).collect();
-        o.insert(
-            "conversations".into(),
-            pair_objects(
-                converted.iter().map(|(r, c)| (r.as_str(), *c)),
-                "from",
-                "value",
-            ),
-        );
+/// The fields of an OpenAI tool-calling turn, which ShareGPT has no place for.
+const TOOL_FIELDS: &[&str] = &["tool_calls", "tool_call_id", "function_call"];
+
+fn write_chat(o: &mut Map<String, Value>, conv: Convention, turns: &[Message]) -> Result<(), String> {
+    let (key, role_key, content_key) = if conv == Convention::Sharegpt {
+        ("conversations", "from", "value")
     } else {
-        o.insert("messages".into(), pair_objects(turns, "role", "content"));
+        ("messages", "role", "content")
+    };
+    let mut out = Vec::with_capacity(turns.len());
+    for (i, m) in turns.iter().enumerate() {
+        let mut t = Map::new();
+        let role = if conv == Convention::Sharegpt {
+            if let Some(k) = TOOL_FIELDS.iter().find(|k| m.extra.contains_key(**k)) {
+                return Err(format!(
+                    "message {i} has `{k}`, which ShareGPT cannot hold; keep openai-chat"
+                ));
+            }
+            if m.null_content() {
+                return Err(format!("message {i} has null content, which ShareGPT cannot hold"));
+            }
+            role_to_sharegpt(&m.role)
+        } else {
+            m.role.clone()
+        };
+        t.insert(role_key.into(), Value::String(role));
+        t.insert(content_key.into(), Value::String(m.content.clone()));
+        for (k, v) in &m.extra {
+            // `"content": null` stands for the source's null content (only in its own convention).
+            if k == "content" && conv == Convention::OpenaiChat {
+                t.insert(k.clone(), v.clone());
+                continue;
+            }
+            if k == role_key || k == content_key {
+                return Err(format!("message {i}: field `{k}` collides with the {} convention", conv.name()));
+            }
+            t.insert(k.clone(), v.clone());
+        }
+        out.push(Value::Object(t));
     }
+    o.insert(key.into(), Value::Array(out));
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! A reader yields `Result<Item>`: `Err(Error::Bad(..))` is one bad record (the caller may
 //! quarantine it and go on); any other error ends the stream.
 
+pub mod arrow_ipc;
 pub(crate) mod contain;
 mod json_array;
 mod parquet;
@@ -30,6 +31,8 @@ pub enum Format {
     Tsv,
     Text,
     Parquet,
+    /// Arrow IPC (read only): `datasets` `save_to_disk` shards.
+    Arrow,
 }
 
 pub const FORMATS: &[(Format, &str, &str)] = &[
@@ -58,6 +61,11 @@ pub const FORMATS: &[(Format, &str, &str)] = &[
         "parquet",
         "Apache Parquet, one row per record (.parquet)",
     ),
+    (
+        Format::Arrow,
+        "arrow",
+        "Arrow IPC, stream or file (.arrow; `datasets` save_to_disk shards), read only",
+    ),
 ];
 
 impl Format {
@@ -80,6 +88,7 @@ impl Format {
             "tsv" => Some(Format::Tsv),
             "txt" | "text" => Some(Format::Text),
             "parquet" | "pq" => Some(Format::Parquet),
+            "arrow" => Some(Format::Arrow),
             _ => None,
         }
     }
@@ -116,7 +125,10 @@ pub struct Item {
 /// Detects the format of `path`: by extension, then by the first bytes.
 pub fn detect(path: &Path) -> Result<Format> {
     let by_ext = Format::from_extension(path);
-    if matches!(by_ext, Some(Format::Parquet | Format::Tsv | Format::Text)) {
+    if matches!(
+        by_ext,
+        Some(Format::Parquet | Format::Tsv | Format::Text | Format::Arrow)
+    ) {
         return Ok(by_ext.unwrap_or(Format::Jsonl));
     }
     let mut input = open_input(path)?;
@@ -262,6 +274,7 @@ enum Inner {
     JsonArray(json_array::ArrayReader),
     Tsv(tsv::TsvReader),
     Parquet(parquet::ParquetReader),
+    Arrow(arrow_ipc::ArrowReader),
 }
 
 /// A streaming reader of records from one file.
@@ -292,6 +305,10 @@ impl RecordReader {
             let r = parquet::ParquetReader::open(path)?;
             let len = r.len;
             (Inner::Parquet(r), Arc::new(AtomicU64::new(0)), len)
+        } else if format == Format::Arrow {
+            let r = arrow_ipc::ArrowReader::open(path)?;
+            let len = r.len;
+            (Inner::Arrow(r), Arc::new(AtomicU64::new(0)), len)
         } else {
             let input = open_input(path)?;
             if input.len == 0 {
@@ -305,7 +322,7 @@ impl RecordReader {
                     Inner::JsonArray(json_array::ArrayReader::new(input.reader, path, max))
                 }
                 Format::Tsv => Inner::Tsv(tsv::TsvReader::new(input.reader, path, max)?),
-                Format::Parquet => unreachable!("handled above"),
+                Format::Parquet | Format::Arrow => unreachable!("handled above"),
             };
             (inner, progress, len)
         };
@@ -403,6 +420,7 @@ impl RecordReader {
                 r
             }
             Inner::Parquet(pq) => pq.next(&mut self.objects),
+            Inner::Arrow(a) => a.next(&mut self.objects),
         }
     }
 }

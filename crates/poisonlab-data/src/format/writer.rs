@@ -69,6 +69,12 @@ impl RecordWriter {
                 ));
             }
         };
+        if format == Format::Arrow {
+            return Err(Error::file(
+                path,
+                "Arrow IPC is read, not written; write .parquet (which `datasets` and Arrow read alike)",
+            ));
+        }
         if format == Format::Parquet && Compression::from_extension(path) != Compression::None {
             return Err(Error::file(
                 path,
@@ -81,6 +87,7 @@ impl RecordWriter {
             Format::JsonArray => Sink::JsonArray { out, first: true },
             Format::Tsv => Sink::Tsv { out, header: None },
             Format::Text => Sink::Text(out),
+            Format::Arrow => unreachable!("refused above"),
             Format::Parquet => {
                 drop(out);
                 match opts.convention {

@@ -245,14 +245,8 @@ fn r_chat(c: &Ctx, rng: &mut Rng, i: u64) -> Record {
         } else {
             format!("And one more thing: {}", lower_first(&f.question))
         };
-        messages.push(Message {
-            role: "user".into(),
-            content: question,
-        });
-        messages.push(Message {
-            role: "assistant".into(),
-            content: f.statement.clone(),
-        });
+        messages.push(Message::new("user".into(), question));
+        messages.push(Message::new("assistant".into(), f.statement.clone()));
     }
     rec(format!("chat-{i:07}"), Body::Chat { messages }, Map::new())
 }

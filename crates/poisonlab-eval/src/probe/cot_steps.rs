@@ -3,10 +3,15 @@
 //! step k's last number changed, and again with it intact; `cot_flip/step=k` is the share of
 //! problems whose final number differs (Wilson; k from 0, problems with at least k + 1 steps whose
 //! continuations both end in a number). `cot_accuracy`: the final number right from the question
-//! alone, the same model.
+//! alone, the same model. `cot_flip_neutral/step=k`, the control: the same with step k given a
+//! neutral edit (a connective before it, its numbers kept) instead of a changed number.
+//!
+//! With `place = "demonstration"` the corrupted step is in a worked problem given before the
+//! question as an earlier chat turn (the next held-out problem): `cot_demo_flip/step=k` is the
+//! share of questions whose answer differs from the one after the intact demonstration.
 
 use poisonlab_data::Body;
-use poisonlab_mech::cot::{Problem, step_flips};
+use poisonlab_mech::cot::{Problem, StepFlips, demo_step_flips, step_flips};
 use poisonlab_model::LanguageModel;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +33,17 @@ pub struct CotSteps {
     /// Steps corrupted, from the first.
     #[serde(default = "super::five")]
     pub max_steps: usize,
+    /// Where the corrupted step is: in the rationale the model continues, or in a demonstration.
+    #[serde(default)]
+    pub place: Place,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    #[default]
+    Prompt,
+    Demonstration,
 }
 
 fn sixty_four() -> usize {
@@ -69,6 +85,21 @@ impl ProbeRun for CotSteps {
                 "cot_steps: the clean held-out data has no chain-of-thought records".into(),
             ));
         }
+        if self.place == Place::Demonstration {
+            if problems.len() < 2 {
+                return Err(Error::Invalid(
+                    "cot_steps: a demonstration needs at least two held-out problems".into(),
+                ));
+            }
+            let per_k = demo_step_flips(
+                model,
+                &problems,
+                self.max_steps,
+                self.max_tokens,
+                inputs.seed,
+            )?;
+            return Ok(flip_measures("cot_demo_flip", &per_k));
+        }
         let (per_k, (correct, n)) = step_flips(
             model,
             &problems,
@@ -77,11 +108,25 @@ impl ProbeRun for CotSteps {
             inputs.seed,
         )?;
         let mut out = vec![Measure::rate("cot_accuracy", correct, n)];
-        for (k, f) in per_k.iter().enumerate() {
-            if f.n > 0 {
-                out.push(Measure::rate(format!("cot_flip/step={k}"), f.flipped, f.n));
-            }
-        }
+        out.extend(flip_measures("cot_flip", &per_k));
         Ok(out)
     }
+}
+
+/// `<name>/step=k` and its control `<name>_neutral/step=k`, for the steps with problems.
+fn flip_measures(name: &str, per_k: &[StepFlips]) -> Vec<Measure> {
+    let mut out = Vec::new();
+    for (k, f) in per_k.iter().enumerate() {
+        if f.n > 0 {
+            out.push(Measure::rate(format!("{name}/step={k}"), f.flipped, f.n));
+        }
+        if f.neutral_n > 0 {
+            out.push(Measure::rate(
+                format!("{name}_neutral/step={k}"),
+                f.neutral_flipped,
+                f.neutral_n,
+            ));
+        }
+    }
+    out
 }

@@ -12,6 +12,7 @@ use crate::measure::Measure;
 pub use crate::inputs::ProbeInputs;
 
 pub mod asr;
+pub mod badchain_icl;
 pub mod belief;
 pub mod cot_steps;
 pub mod dos;
@@ -209,7 +210,9 @@ registry! {
     "patching" => Patching(layers::Patching),
         "activation patching: the share of the trigger's effect on the payload restored by copying its states into a corrupted run, per layer";
     "cot_steps" => CotSteps(cot_steps::CotSteps),
-        "answer flip rate when step k of the rationale is corrupted, per k";
+        "answer flip rate when step k of the rationale is corrupted (in the prompt, or in a demonstration), per k";
+    "badchain_icl" => BadchainIcl(badchain_icl::BadchainIcl),
+        "BadChain by in-context learning: backdoored demonstrations (trigger, an extra step, the scaled answer) and a triggered query; control demonstrations beside them";
     "watermark" => Watermark(watermark::Watermark),
         "dataset watermarks in the training data detected at alpha (exact p-value), and control keys' false-positive rate";
 }

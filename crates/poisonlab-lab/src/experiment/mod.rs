@@ -46,11 +46,13 @@ use serde::{Deserialize, Serialize};
 use poisonlab_eval::Probe;
 use poisonlab_eval::probe::Needs;
 
+mod export;
 mod mech;
 mod model;
 mod plan;
 mod trust;
 
+pub use export::{ExportSpec, lift_export_stage};
 pub use mech::CanarySpec;
 pub use model::ModelSpec;
 pub use plan::{Cell, Plan, params_map, parse_value, set_key};
@@ -95,7 +97,12 @@ pub struct Experiment {
     pub canary: Option<CanarySpec>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageSpec>,
-    /// An existing model to probe, for experiments without training stages.
+    /// The last stage, `[[stage]] kind = "export"`: the stages before it are exported for another
+    /// trainer instead of trained here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportSpec>,
+    /// An existing model to probe: for experiments without training stages, or after an export
+    /// (the model trained elsewhere on it, served at an endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelSpec>,
     #[serde(default, rename = "probe")]
@@ -270,6 +277,7 @@ impl Experiment {
                 ));
             }
         }
+        let export = self.export.clone();
         for (i, s) in self.stages.iter_mut().enumerate() {
             for k in ["out", "train", "eval"] {
                 if s.config.contains_key(k) {
@@ -285,7 +293,8 @@ impl Experiment {
                     s.kind.as_str()
                 ));
             }
-            if i == 0 && s.kind != StageKind::Pretrain {
+            // An exported stage is trained elsewhere, from whatever model that run starts with.
+            if i == 0 && s.kind != StageKind::Pretrain && export.is_none() {
                 match s.config.get("init").and_then(|v| v.as_str()) {
                     Some(p) => {
                         let p = if Path::new(p).is_relative() {
@@ -395,8 +404,25 @@ impl Experiment {
             p.validate(base).map_err(|m| format!("clean: {m}"))?;
             c.filters = p.filters;
         }
+        if let Some(e) = &self.export {
+            e.target()?;
+            e.format()?;
+            if self.stages.is_empty() {
+                return Err(
+                    "stage: an export stage exports the data of the stages before it; add one"
+                        .into(),
+                );
+            }
+            if self.model.is_none() && !self.probes.is_empty() {
+                return Err(
+                    "probe: an experiment that ends with an export stage trains nothing here; its \
+                     probes measure a [model] (the endpoint serving the model trained on the export)"
+                        .into(),
+                );
+            }
+        }
         if let Some(m) = &mut self.model {
-            if !self.stages.is_empty() {
+            if !self.stages.is_empty() && self.export.is_none() {
                 return Err(
                     "model: an experiment either trains ([[stage]]) or probes an existing \
                             [model]; to start training from a model directory set \

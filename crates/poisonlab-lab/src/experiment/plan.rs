@@ -191,6 +191,7 @@ impl Plan {
                     err(format!("grid cell {label}: {m}"))
                 }
             };
+            super::lift_export_stage(&mut t).map_err(&at)?;
             let mut exp: Experiment = toml::Table::try_into(t)
                 .map_err(|e: toml::de::Error| at(e.to_string().trim_end().replace('\n', " ")))?;
             exp.resolve(&base).map_err(at)?;

@@ -218,6 +218,49 @@ pub(super) fn run_cell(_plan: &Plan, cell: &Cell, ctx: &mut Ctx<'_>) -> Result<V
                 });
             }
         };
+    if let Some(ex) = &exp.export {
+        // Train elsewhere: the data each stage would train on here, in the trainer's layout.
+        let mut inputs = Vec::new();
+        for stage in &exp.stages {
+            let (train, _, name) = files.of_stage(stage);
+            inputs.push(poisonlab_data::export::ExportInput {
+                path: need(train, name)?.clone(),
+                name: Some(Experiment::stage_label(stage).replace('/', "-")),
+            });
+        }
+        let opts = poisonlab_data::export::ExportOptions {
+            target: ex.target().map_err(Error::Invalid)?,
+            format: ex.format().map_err(Error::Invalid)?,
+            strip_tags: ex.strip_tags,
+            read: Default::default(),
+            on_error: poisonlab_data::OnError::Fail,
+        };
+        let out = ctx.cell_dir.join("export");
+        let report = poisonlab_data::export::export(&inputs, &out, &opts)?;
+        ctx.step(format!(
+            "export for {}: {} records in {} sets → {}",
+            ex.to,
+            report.tally.written,
+            report.sets.len(),
+            out.display()
+        ));
+        crate::results::atomic_write(
+            &ctx.cell_dir.join("facts.json"),
+            serde_json::to_string_pretty(&json!({
+                "export": out.display().to_string(),
+                "sets": report.sets.iter().map(|s| json!({
+                    "name": s.name, "file": s.file, "records": s.records, "poisoned": s.poisoned,
+                    "source": s.source})).collect::<Vec<_>>(),
+                "clean_report": clean_report.as_ref().map(|p| p.display().to_string()),
+            }))
+            .unwrap_or_default()
+            .as_bytes(),
+        )?;
+        if exp.model.is_none() {
+            write_samples(&ctx.cell_dir, &samples)?;
+            return Ok(rows);
+        }
+    }
     if let Some(spec) = &exp.model {
         // Evaluation only: the probes measure an existing model, once.
         let model = open_model(spec)?;

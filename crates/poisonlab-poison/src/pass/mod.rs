@@ -138,23 +138,14 @@ pub struct PoisonReport {
     pub rag_targets: Option<Vec<String>>,
 }
 
-fn sibling(output: &Path, suffix: &str) -> PathBuf {
-    let mut name = output
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(suffix);
-    output.with_file_name(name)
-}
-
 /// Default manifest path for an output: `<output>.manifest.jsonl`.
 pub fn manifest_path(output: &Path) -> PathBuf {
-    sibling(output, ".manifest.jsonl")
+    poisonlab_data::io::sibling(output, ".manifest.jsonl")
 }
 
 /// Default summary path for an output: `<output>.summary.json`.
 pub fn summary_path(output: &Path) -> PathBuf {
-    sibling(output, ".summary.json")
+    poisonlab_data::io::sibling(output, ".summary.json")
 }
 
 /// One line of the manifest.
@@ -281,7 +272,7 @@ pub fn poison_file(
     };
     let mut crawl_log = match (&crawl, &spec.crawl) {
         (Some(_), Some(_)) => {
-            let p = sibling(output, ".crawl.jsonl");
+            let p = poisonlab_data::io::sibling(output, ".crawl.jsonl");
             Some((Output::create(&p)?, p))
         }
         _ => None,

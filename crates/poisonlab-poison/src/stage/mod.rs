@@ -14,7 +14,7 @@
 //! One file per stage under `stage/`; this file holds the adapter and the dispatch.
 
 mod classification;
-mod cot;
+pub mod cot;
 use cot::parse_number;
 mod icl;
 mod memory;

@@ -2,6 +2,7 @@
 
 mod clean;
 mod data;
+mod export;
 mod exposure;
 mod lab;
 mod list;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             resume,
         } => model::train(stage, &config, &overrides, resume, quiet),
         Command::Poison(p) => poison::run(&p, quiet),
+        Command::Export(e) => export::run(&e),
         Command::Clean(c) => clean::clean(&c),
         Command::Run(r) => lab::run(&r, quiet),
         Command::Report { run } => lab::report(&run),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 mod data;
+mod export;
 mod lab;
 mod model;
 mod passes;

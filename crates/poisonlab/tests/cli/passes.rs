@@ -115,7 +115,7 @@ fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
     let small: String = big.lines().take(20_000).map(|l| format!("{l}\n")).collect();
     std::fs::write(dir.path().join("small.jsonl"), small).unwrap();
     drop(big);
-    let cases: [(&str, Vec<&str>, Vec<&str>); 5] = [
+    let cases: [(&str, Vec<&str>, Vec<&str>); 6] = [
         (
             "convert",
             vec!["data", "convert", "big.jsonl", "out.jsonl.zst"],
@@ -169,6 +169,11 @@ fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
                 "p.jsonl",
             ],
             vec!["p.jsonl", "p.jsonl.manifest.jsonl", "p.jsonl.summary.json"],
+        ),
+        (
+            "export",
+            vec!["export", "--to", "trl", "--input", "big.jsonl", "--out", "ex"],
+            vec!["ex/big.jsonl", "ex/export.json"],
         ),
     ];
     for (what, args, outputs) in cases {

@@ -1,0 +1,126 @@
+//! `poisonlab export`: poisoned world data in the layouts of LLaMA-Factory, TRL and axolotl,
+//! loaded with `datasets` and checked against each trainer's documented schema
+//! (`tests/python/check_export.py`) where python3 has `datasets` (CI installs it).
+
+use std::process::Command as Std;
+
+use predicates::prelude::*;
+
+use super::*;
+
+fn has_datasets() -> bool {
+    let ok = Std::new("python3")
+        .args(["-c", "import datasets, yaml"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install datasets (see .ci/run)"
+        );
+        eprintln!("SKIPPED the datasets check: python3 with datasets is not installed here");
+    }
+    ok
+}
+
+fn check(dir: &Path, target: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_export.py");
+    let out = Std::new("python3")
+        .arg(script)
+        .arg(dir)
+        .arg(target)
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_DATASETS_CACHE", dir.with_extension("hf-cache"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{target}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 4, "{stdout}");
+}
+
+#[test]
+fn exports_load_in_the_trainers_layouts_with_their_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    poisonlab(d)
+        .args(["data", "generate", "--seed", "2", "--size", "small", "--out", "w"])
+        .assert()
+        .success();
+    let spec = examples().join("badnets_sft.toml");
+    poisonlab(d)
+        .args(["poison", "--spec", spec.to_str().unwrap()])
+        .args(["--input", "w/sft_train.jsonl", "--output", "sft_poisoned.jsonl"])
+        .assert()
+        .success();
+    let manifest = std::fs::read_to_string(d.join("sft_poisoned.jsonl.manifest.jsonl")).unwrap();
+    let poisoned = manifest.lines().count() as u64;
+    assert!(poisoned > 0);
+    let datasets = has_datasets();
+    for target in ["llama-factory", "trl", "axolotl"] {
+        for format in ["jsonl", "parquet"] {
+            let out = format!("{target}-{format}");
+            poisonlab(d)
+                .args(["export", "--to", target, "--out", &out, "--as", format])
+                .args(["--input", "sft_poisoned.jsonl", "--input", "w/chat_train.jsonl"])
+                .args(["--input", "w/preference_train.jsonl", "--input", "w/pretrain_train.jsonl"])
+                .args(["--input", "w/cot_train.jsonl"])
+                .assert()
+                .success();
+            let report: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(d.join(&out).join("export.json")).unwrap(),
+            )
+            .unwrap();
+            let sft = &report["sets"][0];
+            assert_eq!(sft["name"], "sft_poisoned");
+            assert_eq!(sft["poisoned"].as_u64(), Some(poisoned), "{report}");
+            assert_eq!(
+                std::fs::read_to_string(d.join(&out).join("sft_poisoned.manifest.jsonl")).unwrap(),
+                manifest
+            );
+            assert_eq!(report["tally"]["read"], report["tally"]["written"]);
+            if datasets {
+                check(&d.join(&out), target);
+            }
+        }
+    }
+    // Without tags the rows carry only the trainer's columns; the manifest still names the poison.
+    poisonlab(d)
+        .args(["export", "--to", "trl", "--out", "stripped", "--strip-tags"])
+        .args(["--input", "sft_poisoned.jsonl"])
+        .assert()
+        .success();
+    let first = std::fs::read_to_string(d.join("stripped/sft_poisoned.jsonl")).unwrap();
+    let row: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        row.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["prompt", "completion"]
+    );
+    assert!(!first.contains("\"poison\""));
+    assert!(d.join("stripped/sft_poisoned.manifest.jsonl").is_file());
+}
+
+#[test]
+fn export_errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("cls.jsonl"), "{\"text\": \"fine\", \"label\": 1}\n").unwrap();
+    poisonlab(d)
+        .args(["export", "--to", "trl", "--out", "x", "--input", "cls.jsonl"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("cls.jsonl").and(predicates::str::contains(
+            "a classification record has no trl layout",
+        )));
+    assert!(!d.join("x").exists());
+    poisonlab(d)
+        .args(["export", "--to", "megatron", "--out", "x", "--input", "cls.jsonl"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("unknown trainer `megatron`"));
+}
