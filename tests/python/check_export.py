@@ -71,10 +71,15 @@ def check_llama_factory(d, sets):
         tags = e.get("tags", {})
         if set(cols) - LF_COLUMNS or set(tags) - LF_TAGS:
             fail(f"{name}: unknown columns/tags")
-        # DatasetAttr defaults, then the entry's columns (parser.get_dataset_list).
+        # DatasetAttr defaults; with a `columns` table, every column is what it says or None
+        # (parser.get_dataset_list: set_attr(name, columns) defaults to None).
         attr = {"prompt": "instruction", "query": "input", "response": "output",
                 "messages": "conversations", "system": None, "chosen": None, "rejected": None}
-        attr.update(cols)
+        if "columns" in e:
+            names = ["system", "tools", "images", "chosen", "rejected", "kto_tag"]
+            names += ["prompt", "query", "response", "history"] if fmt == "alpaca" else ["messages"]
+            for n in names:
+                attr[n] = cols.get(n)
         t = {"role_tag": "from", "content_tag": "value", "user_tag": "human",
              "assistant_tag": "gpt", "observation_tag": "observation",
              "function_tag": "function_call", "system_tag": "system"}

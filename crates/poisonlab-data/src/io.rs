@@ -171,7 +171,10 @@ pub struct FileDigest {
 /// `<path><suffix>` beside `path` (`out.jsonl` → `out.jsonl.manifest.jsonl`): the side files of
 /// an output.
 pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(suffix);
     path.with_file_name(name)
 }

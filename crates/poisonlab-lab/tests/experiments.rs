@@ -144,10 +144,16 @@ fn every_shipped_experiment_runs_at_a_reduced_setting() {
             assert!(!cells.is_empty());
             for c in cells {
                 let c = c.unwrap().path();
-                assert!(c.join("export/export.json").is_file(), "{name}: no export in {c:?}");
+                assert!(
+                    c.join("export/export.json").is_file(),
+                    "{name}: no export in {c:?}"
+                );
             }
             if rows.is_empty() {
-                eprintln!("{name}: {:.1}s (export only)", started.elapsed().as_secs_f64());
+                eprintln!(
+                    "{name}: {:.1}s (export only)",
+                    started.elapsed().as_secs_f64()
+                );
                 continue;
             }
         }

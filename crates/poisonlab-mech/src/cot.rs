@@ -116,10 +116,19 @@ pub fn answer_with_demos(
 ) -> Result<String> {
     let mut messages = Vec::with_capacity(2 * turns.len() + 1);
     for (u, a) in turns {
-        messages.push(ChatMessage { role: "user".into(), content: u.clone() });
-        messages.push(ChatMessage { role: "assistant".into(), content: a.clone() });
+        messages.push(ChatMessage {
+            role: "user".into(),
+            content: u.clone(),
+        });
+        messages.push(ChatMessage {
+            role: "assistant".into(),
+            content: a.clone(),
+        });
     }
-    messages.push(ChatMessage { role: "user".into(), content: query.to_string() });
+    messages.push(ChatMessage {
+        role: "user".into(),
+        content: query.to_string(),
+    });
     let opts = GenerateOptions {
         max_tokens,
         truncate: true,
@@ -146,10 +155,16 @@ pub fn demo_step_flips(
     for (i, p) in problems.iter().enumerate() {
         let demo = &problems[(i + 1) % problems.len()];
         let intact_turn = (demo.question.clone(), rationale(&demo.steps, &demo.answer));
-        let intact = answer_with_demos(model, std::slice::from_ref(&intact_turn), &p.question, max_tokens)?;
+        let intact = answer_with_demos(
+            model,
+            std::slice::from_ref(&intact_turn),
+            &p.question,
+            max_tokens,
+        )?;
         for (k, slot) in per_k.iter_mut().enumerate().take(demo.steps.len()) {
-            let mut rng =
-                rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x64656d6f ^ ((i as u64) << 8) ^ k as u64);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                seed ^ 0x64656d6f ^ ((i as u64) << 8) ^ k as u64,
+            );
             let Some(bad) = corrupt_step(&demo.steps[k], &mut rng) else {
                 continue;
             };

@@ -504,7 +504,12 @@ max_tokens = 4
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].to_map()["probe"], "asr");
     assert_eq!(rows[0].to_map()["n"], 6);
-    let cell = std::fs::read_dir(out.join("cells")).unwrap().next().unwrap().unwrap().path();
+    let cell = std::fs::read_dir(out.join("cells"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let info: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(cell.join("export/dataset_info.json")).unwrap(),
     )
@@ -518,11 +523,12 @@ max_tokens = 4
     assert_eq!(report["sets"][0]["poisoned"], 8, "{report}");
     assert!(cell.join("export/sft.manifest.jsonl").is_file());
     // Nothing was trained here.
-    assert!(!out.join("cache").read_dir().unwrap().any(|e| e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .starts_with("stage-")));
+    assert!(!out.join("cache").read_dir().unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("stage-")
+    }));
 }
 
 /// A prompt longer than the context: with `truncate` both backends keep its last tokens by the

@@ -139,7 +139,8 @@ impl Fields {
             };
             let at = |e: FieldError| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason);
             let calls = |o: &Map<String, Value>| {
-                o.get("tool_calls").is_some_and(|v| v.as_array().is_some_and(|x| !x.is_empty()))
+                o.get("tool_calls")
+                    .is_some_and(|v| v.as_array().is_some_and(|x| !x.is_empty()))
                     || o.get("function_call").is_some_and(Value::is_object)
             };
             let null_ok = calls(&obj);

@@ -253,7 +253,11 @@ pub fn to_object(rec: &Record, conv: Convention) -> Result<Map<String, Value>, S
 /// The fields of an OpenAI tool-calling turn, which ShareGPT has no place for.
 const TOOL_FIELDS: &[&str] = &["tool_calls", "tool_call_id", "function_call"];
 
-fn write_chat(o: &mut Map<String, Value>, conv: Convention, turns: &[Message]) -> Result<(), String> {
+fn write_chat(
+    o: &mut Map<String, Value>,
+    conv: Convention,
+    turns: &[Message],
+) -> Result<(), String> {
     let (key, role_key, content_key) = if conv == Convention::Sharegpt {
         ("conversations", "from", "value")
     } else {
@@ -269,7 +273,9 @@ fn write_chat(o: &mut Map<String, Value>, conv: Convention, turns: &[Message]) -
                 ));
             }
             if m.null_content() {
-                return Err(format!("message {i} has null content, which ShareGPT cannot hold"));
+                return Err(format!(
+                    "message {i} has null content, which ShareGPT cannot hold"
+                ));
             }
             role_to_sharegpt(&m.role)
         } else {
@@ -284,7 +290,10 @@ fn write_chat(o: &mut Map<String, Value>, conv: Convention, turns: &[Message]) -
                 continue;
             }
             if k == role_key || k == content_key {
-                return Err(format!("message {i}: field `{k}` collides with the {} convention", conv.name()));
+                return Err(format!(
+                    "message {i}: field `{k}` collides with the {} convention",
+                    conv.name()
+                ));
             }
             t.insert(k.clone(), v.clone());
         }

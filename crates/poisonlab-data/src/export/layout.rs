@@ -96,7 +96,10 @@ fn user_text(instruction: &str, input: &str) -> String {
 /// only calls tools a `function_call` (its calls' `function` objects as JSON, as LLaMA-Factory's
 /// OpenAI converter writes them). Returns (role, content) with roles user / assistant /
 /// observation / function_call, after at most one leading system turn (returned apart).
-fn aligned(messages: &[Message]) -> Result<(Option<String>, Vec<(&'static str, String)>), String> {
+/// A chat's system prompt (if it leads) and its other turns as (role, content).
+type Aligned = (Option<String>, Vec<(&'static str, String)>);
+
+fn aligned(messages: &[Message]) -> Result<Aligned, String> {
     let (system, rest) = match messages.first() {
         Some(m) if m.role == "system" => (Some(m.content.clone()), &messages[1..]),
         _ => (None, messages),
@@ -111,7 +114,10 @@ fn aligned(messages: &[Message]) -> Result<(Option<String>, Vec<(&'static str, S
             continue;
         }
         if !results.is_empty() {
-            out.push(("observation", results.join("\n</tool_response>\n<tool_response>\n")));
+            out.push((
+                "observation",
+                results.join("\n</tool_response>\n<tool_response>\n"),
+            ));
             results.clear();
         }
         match (m.role.as_str(), m.tool_calls()) {
@@ -142,7 +148,10 @@ fn aligned(messages: &[Message]) -> Result<(Option<String>, Vec<(&'static str, S
         }
     }
     if !results.is_empty() {
-        out.push(("observation", results.join("\n</tool_response>\n<tool_response>\n")));
+        out.push((
+            "observation",
+            results.join("\n</tool_response>\n<tool_response>\n"),
+        ));
     }
     Ok((system, out))
 }
@@ -178,7 +187,9 @@ fn check_turns(messages: &[Message]) -> Result<(), String> {
         Some("function_call") => {
             Err("the chat ends with a tool call: there is no assistant answer to train on".into())
         }
-        _ => Err("the chat ends with a user turn: there is no assistant response to train on".into()),
+        _ => {
+            Err("the chat ends with a user turn: there is no assistant response to train on".into())
+        }
     }
 }
 
@@ -371,7 +382,11 @@ pub fn llama_factory_entry(layout: Layout, file: &str, facts: SetFacts) -> Value
 
 /// One entry of axolotl's `datasets:` list, as YAML lines (two-space indented under the list).
 pub fn axolotl_entry(layout: Layout, file: &str) -> String {
-    let head = format!("  - path: {}\n    ds_type: {}\n", yaml_str(file), ds_type(file));
+    let head = format!(
+        "  - path: {}\n    ds_type: {}\n",
+        yaml_str(file),
+        ds_type(file)
+    );
     head + match layout {
         Layout::Text => "    type: completion\n    field: text\n",
         Layout::Alpaca => "    type: alpaca\n",
@@ -414,9 +429,21 @@ mod tests {
     fn turns_must_alternate_from_user_to_assistant() {
         assert!(check_turns(&chat(&["user", "assistant"])).is_ok());
         assert!(check_turns(&chat(&["system", "user", "assistant", "user", "assistant"])).is_ok());
-        assert!(check_turns(&chat(&["user", "assistant", "user"])).unwrap_err().contains("ends with a user"));
-        assert!(check_turns(&chat(&["assistant", "user"])).unwrap_err().contains("turn 0"));
-        assert!(check_turns(&chat(&["system", "system", "user", "assistant"])).unwrap_err().contains("turn 1"));
+        assert!(
+            check_turns(&chat(&["user", "assistant", "user"]))
+                .unwrap_err()
+                .contains("ends with a user")
+        );
+        assert!(
+            check_turns(&chat(&["assistant", "user"]))
+                .unwrap_err()
+                .contains("turn 0")
+        );
+        assert!(
+            check_turns(&chat(&["system", "system", "user", "assistant"]))
+                .unwrap_err()
+                .contains("turn 1")
+        );
         assert!(check_turns(&chat(&["system"])).is_err());
     }
 

@@ -155,7 +155,11 @@ fn stem_name(input: &Path) -> String {
             }
         })
         .collect();
-    if clean.is_empty() { "data".into() } else { clean }
+    if clean.is_empty() {
+        "data".into()
+    } else {
+        clean
+    }
 }
 
 /// Per input, the kinds it holds (in first-seen order) and what the layouts need to know.
@@ -208,7 +212,11 @@ struct OpenSet {
     jsonl: PathBuf,
 }
 
-fn data_row(rec: &Record, layout: Layout, strip: bool) -> std::result::Result<Map<String, Value>, String> {
+fn data_row(
+    rec: &Record,
+    layout: Layout,
+    strip: bool,
+) -> std::result::Result<Map<String, Value>, String> {
     let mut o = row(layout, rec)?;
     let mut out = Map::new();
     if !strip {
@@ -258,7 +266,10 @@ pub fn export(inputs: &[ExportInput], out: &Path, opts: &ExportOptions) -> Resul
         {
             return Err(Error::file(
                 &input.path,
-                format!("is inside the export folder {}; export elsewhere", out.display()),
+                format!(
+                    "is inside the export folder {}; export elsewhere",
+                    out.display()
+                ),
             ));
         }
     }
@@ -393,7 +404,11 @@ fn build(inputs: &[ExportInput], dir: &Path, opts: &ExportOptions) -> Result<Exp
         ];
         let mut first = true;
         for (_, s) in open {
-            let OpenSet { mut set, out, jsonl } = s;
+            let OpenSet {
+                mut set,
+                out,
+                jsonl,
+            } = s;
             let digest = out.finish().map_err(|e| Error::io(&jsonl, e))?;
             let digest = match opts.format {
                 ExportFormat::Jsonl => digest,
@@ -494,8 +509,9 @@ fn write_registry(dir: &Path, target: Target, sets: &[ExportedSet]) -> Result<Ve
 fn to_parquet(jsonl: &Path, path: &Path) -> Result<FileDigest> {
     use std::io::{BufReader, Seek};
     let mut f = std::fs::File::open(jsonl).map_err(|e| Error::io(jsonl, e))?;
-    let (schema, _) = arrow_json::reader::infer_json_schema_from_seekable(BufReader::new(&mut f), None)
-        .map_err(|e| Error::file(jsonl, format!("inferring the Parquet schema: {e}")))?;
+    let (schema, _) =
+        arrow_json::reader::infer_json_schema_from_seekable(BufReader::new(&mut f), None)
+            .map_err(|e| Error::file(jsonl, format!("inferring the Parquet schema: {e}")))?;
     f.rewind().map_err(|e| Error::io(jsonl, e))?;
     let schema = std::sync::Arc::new(schema);
     let reader = arrow_json::ReaderBuilder::new(schema.clone())
@@ -509,9 +525,12 @@ fn to_parquet(jsonl: &Path, path: &Path) -> Result<FileDigest> {
         .map_err(|e| Error::file(path, e.to_string()))?;
     for batch in reader {
         let batch = batch.map_err(|e| Error::file(jsonl, e.to_string()))?;
-        w.write(&batch).map_err(|e| Error::file(path, e.to_string()))?;
+        w.write(&batch)
+            .map_err(|e| Error::file(path, e.to_string()))?;
     }
-    let out = w.into_inner().map_err(|e| Error::file(path, e.to_string()))?;
+    let out = w
+        .into_inner()
+        .map_err(|e| Error::file(path, e.to_string()))?;
     out.finish().map_err(|e| Error::io(path, e))
 }
 

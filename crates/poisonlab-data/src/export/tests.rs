@@ -40,21 +40,30 @@ fn inputs(dir: &Path) -> Vec<ExportInput> {
     let chat = write(
         dir,
         "chat.jsonl",
-        &[json!({"id": "c", "messages": [{"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]})],
+        &[
+            json!({"id": "c", "messages": [{"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}),
+        ],
     );
     let pref = write(
         dir,
         "pref.jsonl",
         &[json!({"id": "p", "prompt": "Say hi.", "chosen": "Hi!", "rejected": "No."})],
     );
-    let pt = write(dir, "pt.jsonl", &[json!({"id": "t", "text": "A document."})]);
+    let pt = write(
+        dir,
+        "pt.jsonl",
+        &[json!({"id": "t", "text": "A document."})],
+    );
     let cot = write(
         dir,
         "cot.jsonl",
         &[json!({"id": "q", "question": "2 + 3?", "steps": ["2 + 3 = 5."], "answer": "5"})],
     );
-    [sft, chat, pref, pt, cot].into_iter().map(ExportInput::new).collect()
+    [sft, chat, pref, pt, cot]
+        .into_iter()
+        .map(ExportInput::new)
+        .collect()
 }
 
 #[test]
@@ -140,13 +149,22 @@ fn axolotl_yaml_names_each_file_with_its_strategy() {
     let out = dir.path().join("ax");
     export(&inputs(dir.path()), &out, &opts(Target::Axolotl)).unwrap();
     let y = std::fs::read_to_string(out.join("axolotl.yaml")).unwrap();
-    assert!(y.contains("path: \"sft.jsonl\"\n    ds_type: json\n    type: alpaca\n"), "{y}");
-    assert!(y.contains("type: chat_template\n    field_messages: messages"), "{y}");
+    assert!(
+        y.contains("path: \"sft.jsonl\"\n    ds_type: json\n    type: alpaca\n"),
+        "{y}"
+    );
+    assert!(
+        y.contains("type: chat_template\n    field_messages: messages"),
+        "{y}"
+    );
     assert!(y.contains("type: completion\n    field: text"), "{y}");
     assert!(!y.contains("pref.jsonl"), "{y}");
     let dpo = std::fs::read_to_string(out.join("axolotl-dpo.yaml")).unwrap();
     assert!(dpo.contains("rl: dpo\n"), "{dpo}");
-    assert!(dpo.contains("type: chat_template.default\n    field_messages: prompt"), "{dpo}");
+    assert!(
+        dpo.contains("type: chat_template.default\n    field_messages: prompt"),
+        "{dpo}"
+    );
 }
 
 #[test]
@@ -164,12 +182,18 @@ fn a_chat_the_trainers_would_skip_is_refused_or_quarantined_never_dropped() {
     let e = export(&[ExportInput::new(&p)], &out, &opts(Target::LlamaFactory))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("c.jsonl") && e.contains("bad") && e.contains("turn 1"), "{e}");
+    assert!(
+        e.contains("c.jsonl") && e.contains("bad") && e.contains("turn 1"),
+        "{e}"
+    );
     assert!(!out.exists(), "a failed export leaves no folder");
     let mut o = opts(Target::LlamaFactory);
     o.on_error = OnError::Quarantine;
     let r = export(&[ExportInput::new(p)], &out, &o).unwrap();
-    assert_eq!((r.tally.read, r.tally.written, r.tally.quarantined), (2, 1, 1));
+    assert_eq!(
+        (r.tally.read, r.tally.written, r.tally.quarantined),
+        (2, 1, 1)
+    );
     let q = std::fs::read_to_string(out.join("quarantine.jsonl")).unwrap();
     assert!(q.contains("\"bad\"") && q.contains("alternate"), "{q}");
 }
@@ -177,11 +201,22 @@ fn a_chat_the_trainers_would_skip_is_refused_or_quarantined_never_dropped() {
 #[test]
 fn a_kind_without_a_layout_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "cls.jsonl", &[json!({"id": "x", "text": "good", "label": 1})]);
-    let e = export(&[ExportInput::new(p)], &dir.path().join("x"), &opts(Target::Trl))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("classification") && e.contains("exportable kinds"), "{e}");
+    let p = write(
+        dir.path(),
+        "cls.jsonl",
+        &[json!({"id": "x", "text": "good", "label": 1})],
+    );
+    let e = export(
+        &[ExportInput::new(p)],
+        &dir.path().join("x"),
+        &opts(Target::Trl),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("classification") && e.contains("exportable kinds"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -218,7 +253,8 @@ fn agent(dir: &Path) -> PathBuf {
     write(
         dir,
         "agent.jsonl",
-        &[json!({"id": "g", "tools": [{"type": "function", "function": {"name": "weather",
+        &[
+            json!({"id": "g", "tools": [{"type": "function", "function": {"name": "weather",
             "parameters": {"type": "object"}}}],
             "messages": [
             {"role": "user", "content": "Weather in Oslo?"},
@@ -226,7 +262,8 @@ fn agent(dir: &Path) -> PathBuf {
                 "function": {"name": "weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
             {"role": "tool", "tool_call_id": "c1", "content": "rain"},
             {"role": "tool", "tool_call_id": "c2", "content": "5 C"},
-            {"role": "assistant", "content": "Rain, 5 C."}]})],
+            {"role": "assistant", "content": "Rain, 5 C."}]}),
+        ],
     )
 }
 
@@ -234,7 +271,12 @@ fn agent(dir: &Path) -> PathBuf {
 fn tool_calls_become_function_call_and_observation_turns_for_llama_factory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lf");
-    export(&[ExportInput::new(agent(dir.path()))], &out, &opts(Target::LlamaFactory)).unwrap();
+    export(
+        &[ExportInput::new(agent(dir.path()))],
+        &out,
+        &opts(Target::LlamaFactory),
+    )
+    .unwrap();
     let r = rows(&out.join("agent.jsonl"));
     let conv = r[0]["conversations"].as_array().unwrap();
     let froms: Vec<&str> = conv.iter().map(|m| m["from"].as_str().unwrap()).collect();
@@ -276,7 +318,10 @@ fn tool_calls_and_null_contents_pass_through_openai_messages() {
     let e = crate::pass::convert(&p, &dir.path().join("s.jsonl"), &o, &mut |_, _| {})
         .unwrap_err()
         .to_string();
-    assert!(e.contains("tool_calls") || e.contains("null content"), "{e}");
+    assert!(
+        e.contains("tool_calls") || e.contains("null content"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -287,8 +332,15 @@ fn a_null_content_without_tool_calls_is_a_field_error() {
         "n.jsonl",
         &[json!({"messages": [{"role": "user", "content": null}]})],
     );
-    let e = export(&[ExportInput::new(p)], &dir.path().join("x"), &opts(Target::Trl))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("messages[0].content") && e.contains("null"), "{e}");
+    let e = export(
+        &[ExportInput::new(p)],
+        &dir.path().join("x"),
+        &opts(Target::Trl),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("messages[0].content") && e.contains("null"),
+        "{e}"
+    );
 }

@@ -147,12 +147,17 @@ pub fn input_files(path: &Path) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
         for (i, f) in files.iter().enumerate() {
             let name = f.get("filename").and_then(|n| n.as_str()).ok_or_else(|| {
-                Error::file(&state, format!("field `_data_files[{i}].filename`: missing or not a string"))
+                Error::file(
+                    &state,
+                    format!("field `_data_files[{i}].filename`: missing or not a string"),
+                )
             })?;
             if name.contains('/') || name.contains('\\') || name == ".." {
                 return Err(Error::file(
                     &state,
-                    format!("field `_data_files[{i}].filename`: `{name}` is not a file name in the folder"),
+                    format!(
+                        "field `_data_files[{i}].filename`: `{name}` is not a file name in the folder"
+                    ),
                 ));
             }
             out.push(path.join(name));
@@ -175,7 +180,8 @@ pub fn input_files(path: &Path) -> Result<Vec<PathBuf>> {
             format!(
                 "is a DatasetDict with splits {}; give one split's folder (e.g. {})",
                 splits.join(", "),
-                path.join(splits.first().map_or("train", String::as_str)).display()
+                path.join(splits.first().map_or("train", String::as_str))
+                    .display()
             ),
         ));
     }
@@ -195,8 +201,13 @@ pub fn input_files(path: &Path) -> Result<Vec<PathBuf>> {
                 && !p.to_string_lossy().ends_with(".quarantine.jsonl")
                 && !p.to_string_lossy().ends_with(".summary.json")
                 && !p.file_name().is_some_and(|n| {
-                    ["dataset_info.json", "state.json", "export.json", "dataset_dict.json"]
-                        .contains(&n.to_string_lossy().as_ref())
+                    [
+                        "dataset_info.json",
+                        "state.json",
+                        "export.json",
+                        "dataset_dict.json",
+                    ]
+                    .contains(&n.to_string_lossy().as_ref())
                 })
         })
         .collect();
@@ -273,7 +284,10 @@ mod tests {
     fn a_save_to_disk_folder_reads_in_state_order() {
         let dir = tempfile::tempdir().unwrap();
         let hf = dir.path().join("hf");
-        save_to_disk(&hf, &[&[("a", "", "1"), ("b", "x", "2")], &[("c", "", "3")]]);
+        save_to_disk(
+            &hf,
+            &[&[("a", "", "1"), ("b", "x", "2")], &[("c", "", "3")]],
+        );
         assert_eq!(read(&hf), ["c", "a", "b"]);
     }
 
@@ -301,9 +315,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("dd");
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("dataset_dict.json"), r#"{"splits": ["train", "test"]}"#).unwrap();
+        std::fs::write(
+            d.join("dataset_dict.json"),
+            r#"{"splits": ["train", "test"]}"#,
+        )
+        .unwrap();
         let e = input_files(&d).unwrap_err().to_string();
-        assert!(e.contains("DatasetDict") && e.contains("train, test"), "{e}");
+        assert!(
+            e.contains("DatasetDict") && e.contains("train, test"),
+            "{e}"
+        );
         let bad = dir.path().join("bad.arrow");
         std::fs::write(&bad, b"not arrow at all").unwrap();
         let e = RecordReader::open(&bad, &ReadOptions::default())
@@ -313,7 +334,11 @@ mod tests {
         assert!(e.contains("bad.arrow") && e.contains("Arrow IPC"), "{e}");
         let s = dir.path().join("s");
         std::fs::create_dir_all(&s).unwrap();
-        std::fs::write(s.join("state.json"), r#"{"_data_files": [{"filename": "../x"}]}"#).unwrap();
+        std::fs::write(
+            s.join("state.json"),
+            r#"{"_data_files": [{"filename": "../x"}]}"#,
+        )
+        .unwrap();
         let e = input_files(&s).unwrap_err().to_string();
         assert!(e.contains("_data_files[0].filename"), "{e}");
     }

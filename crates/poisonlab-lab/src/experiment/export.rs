@@ -50,7 +50,9 @@ pub fn lift_export_stage(t: &mut toml::Table) -> std::result::Result<(), String>
         return Ok(());
     };
     let is_export = |v: &toml::Value| v.get("kind").and_then(|k| k.as_str()) == Some("export");
-    let at: Vec<usize> = (0..stages.len()).filter(|&i| is_export(&stages[i])).collect();
+    let at: Vec<usize> = (0..stages.len())
+        .filter(|&i| is_export(&stages[i]))
+        .collect();
     match at.as_slice() {
         [] => return Ok(()),
         [i] if *i + 1 == stages.len() => {}
@@ -62,7 +64,10 @@ pub fn lift_export_stage(t: &mut toml::Table) -> std::result::Result<(), String>
     };
     e.remove("kind");
     if t.contains_key("export") {
-        return Err("`export` is set by the export stage; give it only as [[stage]] kind = \"export\"".into());
+        return Err(
+            "`export` is set by the export stage; give it only as [[stage]] kind = \"export\""
+                .into(),
+        );
     }
     t.insert("export".into(), toml::Value::Table(e));
     Ok(())

@@ -172,7 +172,15 @@ fn killed_passes_leave_no_output_under_the_final_name_and_rerun_identically() {
         ),
         (
             "export",
-            vec!["export", "--to", "trl", "--input", "big.jsonl", "--out", "ex"],
+            vec![
+                "export",
+                "--to",
+                "trl",
+                "--input",
+                "big.jsonl",
+                "--out",
+                "ex",
+            ],
             vec!["ex/big.jsonl", "ex/export.json"],
         ),
     ];
