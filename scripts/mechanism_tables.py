@@ -19,6 +19,7 @@ EXPERIMENTS = [
     "mechanism-persistence",
     "mechanism-forgetting",
     "mechanism-cot-steps",
+    "mechanism-badchain-icl",
     "quickstart",
 ]
 SKIP = {"cell", "seed", "stage", "probe", "value", "ci_low", "ci_high", "n", "k",
