@@ -19,7 +19,8 @@ c=fuzz/corpus
 mkdir -p $c/data_file $c/conventions $c/toml_files $c/model_files $c/server_bodies
 tmp=$(mktemp -d)
 "$bin" --quiet data generate --seed 1 --size small --out "$tmp/world" > /dev/null
-# data_file: one selector byte (0 jsonl, 1 json, 2 tsv, 3 txt, 4 parquet, 5 jsonl.gz, 6 jsonl.zst)
+# data_file: one selector byte (0 jsonl, 1 json, 2 tsv, 3 txt, 4 parquet, 5 jsonl.gz, 6 jsonl.zst,
+# 7 arrow)
 # then the file.
 seed() { { printf "\\x$(printf %02x "$1")"; cat "$2"; } > "$c/data_file/$3"; }
 i=0
@@ -35,6 +36,15 @@ done
 "$bin" --quiet data convert "$tmp/s.jsonl" "$tmp/s.jsonl.zst" > /dev/null && seed 6 "$tmp/s.jsonl.zst" zst
 head -n 6 "$(ls "$shared"/data/sst2/*.tsv | head -1)" > "$tmp/s.tsv" 2>/dev/null && seed 2 "$tmp/s.tsv" sst2.tsv || true
 head -c 2000 "$tmp/world/pretrain_train.jsonl" | cut -c1-200 > "$tmp/s.txt"; seed 3 "$tmp/s.txt" text.txt
+# Arrow IPC (selector 7): a stream and a file as pyarrow (and `datasets` save_to_disk) write them.
+python3 - "$c/data_file" <<'PY' || echo "no pyarrow: no Arrow seeds"
+import io, sys
+import pyarrow as pa, pyarrow.ipc as ipc
+t = pa.table({"instruction": ["Name a river.", "Add 2 and 3."], "input": ["", ""], "output": ["The Nile.", "5"]})
+for name, new in [("stream", ipc.new_stream), ("file", ipc.new_file)]:
+    b = io.BytesIO(); w = new(b, t.schema); w.write_table(t); w.close()
+    open(f"{sys.argv[1]}/arrow_{name}", "wb").write(b"\x07" + b.getvalue())
+PY
 for f in examples/poison/*.toml; do { printf '\x00'; cat "$f"; } > "$c/toml_files/p-$(basename "$f")"; done
 for f in examples/clean/*.toml; do { printf '\x01'; cat "$f"; } > "$c/toml_files/c-$(basename "$f")"; done
 for f in experiments/*.toml; do { printf '\x02'; cat "$f"; } > "$c/toml_files/e-$(basename "$f")"; done
