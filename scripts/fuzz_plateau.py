@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs one cargo-fuzz target for SECONDS on its corpus and says whether its coverage plateaued.
 
-usage: scripts/fuzz_plateau.py TARGET SECONDS   (after `cargo +nightly fuzz build -O`)
+usage: scripts/fuzz_plateau.py TARGET SECONDS   (after `cargo +nightly fuzz build -O`; its binary
+is run as built)
 
 Every libFuzzer status line is stamped with the seconds since the start (fuzz/TARGET.plateau.log).
 Printed: executions, the coverage (edges) and features at each quarter of the run, the crashes,
@@ -19,10 +20,15 @@ target, secs = sys.argv[1], int(sys.argv[2])
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 os.chdir(root)
 log_path = f"fuzz/{target}.plateau.log"
-cmd = [
-    "cargo", "+nightly", "fuzz", "run", "-O", target, f"fuzz/corpus/{target}", "--",
-    f"-max_total_time={secs}", "-rss_limit_mb=4096", "-timeout=20", "-print_final_stats=1",
-]
+flags = [f"-max_total_time={secs}", "-rss_limit_mb=4096", "-timeout=20", "-print_final_stats=1"]
+# The binary `cargo +nightly fuzz build -O` made, run as it is (`cargo fuzz run` would rebuild it
+# first after any source change); without one, cargo fuzz builds and runs.
+binary = f"fuzz/target/x86_64-unknown-linux-gnu/release/{target}"
+os.makedirs(f"fuzz/artifacts/{target}", exist_ok=True)
+if os.path.exists(binary):
+    cmd = [binary, f"fuzz/corpus/{target}", f"-artifact_prefix=fuzz/artifacts/{target}/"] + flags
+else:
+    cmd = ["cargo", "+nightly", "fuzz", "run", "-O", target, f"fuzz/corpus/{target}", "--"] + flags
 start = time.time()
 points = []  # (seconds, execs, cov, ft)
 execs_final = None

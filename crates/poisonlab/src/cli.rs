@@ -257,7 +257,8 @@ pub struct ExportArgs {
     /// The set's name for a single input (default: the input's file stem).
     #[arg(long)]
     pub name: Option<String>,
-    /// Leave the `poison` tags and our `id`s out of the rows; the manifests keep them.
+    /// Leave the `poison` tags (and the `id`s we added where the input had none) out of the rows;
+    /// the manifests keep them.
     #[arg(long)]
     pub strip_tags: bool,
     #[command(flatten)]

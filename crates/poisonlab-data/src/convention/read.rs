@@ -95,25 +95,27 @@ impl Fields {
             .collect()
     }
 
-    /// Pairs of strings inside an array of objects, e.g. messages' role/content.
-    fn pairs(&mut self, key: &str, a: &str, b: &str) -> FResult<Vec<(String, String)>> {
-        let items = self.array(key)?;
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let Value::Object(obj) = item else {
-                return Err(FieldError::new(
+    /// The objects of an array field, each as the fields of its own (an error names `key[i]`).
+    fn objects(&mut self, key: &str) -> FResult<Vec<Fields>> {
+        self.array(key)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(map) => Ok(Fields { map }),
+                other => Err(FieldError::new(
                     format!("{key}[{i}]"),
-                    format!("expected an object, found {}", describe(&item)),
-                ));
-            };
-            let mut f = Fields { map: obj };
-            let pa = f
-                .string(a)
-                .map_err(|e| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason))?;
-            let pb = f
-                .string(b)
-                .map_err(|e| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason))?;
-            out.push((pa, pb));
+                    format!("expected an object, found {}", describe(&other)),
+                )),
+            })
+            .collect()
+    }
+
+    /// Pairs of strings inside an array of objects, e.g. demos' input/output.
+    fn pairs(&mut self, key: &str, a: &str, b: &str) -> FResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for (i, mut f) in self.objects(key)?.into_iter().enumerate() {
+            let at = |e: FieldError| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason);
+            out.push((f.string(a).map_err(at)?, f.string(b).map_err(at)?));
         }
         Ok(out)
     }
@@ -128,23 +130,15 @@ impl Fields {
         b: &str,
         role: impl Fn(&str) -> String,
     ) -> FResult<Vec<Message>> {
-        let items = self.array(key)?;
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let Value::Object(obj) = item else {
-                return Err(FieldError::new(
-                    format!("{key}[{i}]"),
-                    format!("expected an object, found {}", describe(&item)),
-                ));
-            };
+        let mut out = Vec::new();
+        for (i, mut f) in self.objects(key)?.into_iter().enumerate() {
             let at = |e: FieldError| FieldError::new(format!("{key}[{i}].{}", e.field), e.reason);
             let calls = |o: &Map<String, Value>| {
                 o.get("tool_calls")
                     .is_some_and(|v| v.as_array().is_some_and(|x| !x.is_empty()))
                     || o.get("function_call").is_some_and(Value::is_object)
             };
-            let null_ok = calls(&obj);
-            let mut f = Fields { map: obj };
+            let null_ok = calls(&f.map);
             let r = f.string(a).map_err(at)?;
             let (content, null) = match f.map.shift_remove(b) {
                 Some(Value::String(s)) => (s, false),

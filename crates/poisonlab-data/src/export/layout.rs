@@ -156,6 +156,24 @@ fn aligned(messages: &[Message]) -> Result<Aligned, String> {
     Ok((system, out))
 }
 
+/// The prompt turns of an instruction record: its system prompt (when it has one) and the user turn.
+fn instruction_prompt(body: &Body) -> Vec<Value> {
+    let mut m = Vec::new();
+    if let Body::Instruction {
+        instruction,
+        input,
+        system,
+        ..
+    } = body
+    {
+        if let Some(s) = system.as_deref().filter(|s| !s.is_empty()) {
+            m.push(msg("system", s));
+        }
+        m.push(msg("user", &user_text(instruction, input)));
+    }
+    m
+}
+
 /// Checks that a chat alternates user (or a tool's result) and assistant (or its tool call) from a
 /// user turn to an assistant's answer, after at most one leading system turn — the shape
 /// LLaMA-Factory's converters accept (they skip any other conversation) and every SFT trainer
@@ -234,36 +252,11 @@ pub fn row(layout: Layout, rec: &Record) -> Result<Map<String, Value>, String> {
                 answer,
             },
         ) => json!({"prompt": question, "completion": cot_rationale(steps, answer)}),
-        (
-            PromptCompletionConversational,
-            Body::Instruction {
-                instruction,
-                input,
-                output,
-                system,
-            },
-        ) => {
-            let mut prompt = Vec::new();
-            if let Some(s) = system.as_deref().filter(|s| !s.is_empty()) {
-                prompt.push(msg("system", s));
-            }
-            prompt.push(msg("user", &user_text(instruction, input)));
-            json!({"prompt": prompt, "completion": [msg("assistant", output)]})
+        (PromptCompletionConversational, Body::Instruction { output, .. }) => {
+            json!({"prompt": instruction_prompt(&rec.body), "completion": [msg("assistant", output)]})
         }
-        (
-            Messages,
-            Body::Instruction {
-                instruction,
-                input,
-                output,
-                system,
-            },
-        ) => {
-            let mut m = Vec::new();
-            if let Some(s) = system.as_deref().filter(|s| !s.is_empty()) {
-                m.push(msg("system", s));
-            }
-            m.push(msg("user", &user_text(instruction, input)));
+        (Messages, Body::Instruction { output, .. }) => {
+            let mut m = instruction_prompt(&rec.body);
             m.push(msg("assistant", output));
             json!({ "messages": m })
         }

@@ -75,8 +75,8 @@ impl ExportFormat {
 pub struct ExportOptions {
     pub target: Target,
     pub format: ExportFormat,
-    /// Leave out our additions — the `poison` tag and the `id` — from the rows; the manifests
-    /// beside the data keep them (rows are in input order, so a manifest's `output_ordinal` is the
+    /// Leave out our additions — the `poison` tag, and the `id` where the input had none — from
+    /// the rows; the manifests beside the data keep them (rows are in input order, so a manifest's `output_ordinal` is the
     /// row's index).
     pub strip_tags: bool,
     pub read: ReadOptions,
@@ -212,14 +212,17 @@ struct OpenSet {
     jsonl: PathBuf,
 }
 
+/// A row: our `id` (unless stripped where the input had none of its own), the layout's columns,
+/// the record's own extra fields, and its poison tag (unless stripped).
 fn data_row(
     rec: &Record,
     layout: Layout,
     strip: bool,
+    own_id: bool,
 ) -> std::result::Result<Map<String, Value>, String> {
     let mut o = row(layout, rec)?;
     let mut out = Map::new();
-    if !strip {
+    if !strip || own_id {
         out.insert("id".into(), json!(rec.id));
     }
     out.append(&mut o);
@@ -367,7 +370,7 @@ fn build(inputs: &[ExportInput], dir: &Path, opts: &ExportOptions) -> Result<Exp
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                Some(l) => data_row(rec, l, opts.strip_tags),
+                Some(l) => data_row(rec, l, opts.strip_tags, item.own_id),
             };
             match written {
                 Ok(obj) => {

@@ -111,11 +111,21 @@ fn strip_tags_drops_ids_and_tags_from_rows_only() {
     o.strip_tags = true;
     export(&inputs(dir.path())[..1], &out, &o).unwrap();
     let sft = rows(&out.join("sft.jsonl"));
+    // The input's own ids stay; the tag goes.
     assert_eq!(
         sft[1].keys().collect::<Vec<_>>(),
-        ["prompt", "completion"],
+        ["id", "prompt", "completion"],
         "{sft:?}"
     );
+    // An id the reader assigned (the input had none) is not written.
+    let p = write(
+        dir.path(),
+        "noid.jsonl",
+        &[json!({"instruction": "Hi", "input": "", "output": "Hello"})],
+    );
+    export(&[ExportInput::new(p)], &dir.path().join("noid"), &o).unwrap();
+    let r = rows(&dir.path().join("noid/noid.jsonl"));
+    assert_eq!(r[0].keys().collect::<Vec<_>>(), ["prompt", "completion"]);
     assert_eq!(sft[1]["prompt"], "Add.\n\n2 and 3");
     assert_eq!(
         std::fs::read_to_string(out.join("sft.manifest.jsonl")).unwrap(),

@@ -71,16 +71,8 @@ impl ArrowReader {
     }
 
     fn queue(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut out = Vec::new();
-        let mut w = arrow_json::LineDelimitedWriter::new(&mut out);
-        w.write(batch)
-            .and_then(|_| w.finish())
-            .map_err(|e| Error::file(&self.path, format!("record batch {}: {e}", self.batch)))?;
-        drop(w);
-        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            self.pending.push_back(line.to_vec());
-        }
-        Ok(())
+        super::parquet::batch_lines(batch, &mut self.pending)
+            .map_err(|e| Error::file(&self.path, format!("record batch {}: {e}", self.batch)))
     }
 
     pub fn next(&mut self, objects: &mut Objects) -> Option<Result<Item>> {

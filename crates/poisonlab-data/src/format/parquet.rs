@@ -215,15 +215,7 @@ impl ParquetReader {
 
     /// Converts one batch into JSON lines, one per row.
     fn queue(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut out = Vec::new();
-        let mut w = arrow_json::LineDelimitedWriter::new(&mut out);
-        w.write(batch).map_err(|e| Error::parquet(&self.path, e))?;
-        w.finish().map_err(|e| Error::parquet(&self.path, e))?;
-        drop(w);
-        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            self.pending.push_back(line.to_vec());
-        }
-        Ok(())
+        batch_lines(batch, &mut self.pending).map_err(|e| Error::parquet(&self.path, e))
     }
 
     pub fn next(&mut self, objects: &mut Objects) -> Option<Result<Item>> {
@@ -339,6 +331,23 @@ fn check_chunks(path: &Path, meta: &ArrowReaderMetadata, len: u64) -> Result<()>
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// One Arrow record batch as JSON lines, one per row, appended to `pending` (Parquet row groups
+/// and Arrow IPC batches alike).
+pub(crate) fn batch_lines(
+    batch: &RecordBatch,
+    pending: &mut VecDeque<Vec<u8>>,
+) -> std::result::Result<(), arrow_schema::ArrowError> {
+    let mut out = Vec::new();
+    let mut w = arrow_json::LineDelimitedWriter::new(&mut out);
+    w.write(batch)?;
+    w.finish()?;
+    drop(w);
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        pending.push_back(line.to_vec());
     }
     Ok(())
 }

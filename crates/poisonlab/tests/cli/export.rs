@@ -117,13 +117,11 @@ fn exports_load_in_the_trainers_layouts_with_their_manifests() {
         .success();
     let first = std::fs::read_to_string(d.join("stripped/sft_poisoned.jsonl")).unwrap();
     let row: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
-    // The trainer's columns first; the input's own extra fields (the world's `task`) stay.
+    // The input's own id, the trainer's columns, the input's own extra fields (the world's
+    // `task`); no poison tag.
     let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
-    assert_eq!(keys[..2], ["prompt", "completion"], "{keys:?}");
-    assert!(
-        !keys.iter().any(|k| *k == "id" || *k == "poison"),
-        "{keys:?}"
-    );
+    assert_eq!(keys[..3], ["id", "prompt", "completion"], "{keys:?}");
+    assert!(!keys.iter().any(|k| *k == "poison"), "{keys:?}");
     assert!(!first.contains("\"poison\""));
     assert!(d.join("stripped/sft_poisoned.manifest.jsonl").is_file());
 }

@@ -306,7 +306,7 @@ fn errors_say_what_to_do() {
 }
 
 /// Every data pass gives byte-identical outputs (and manifests, reports, quarantines) at 1, 2 and 3
-/// threads: generate, convert, poison, clean, scan.
+/// threads: generate, convert, poison, clean, scan, export.
 #[test]
 fn data_passes_are_byte_identical_at_any_thread_count() {
     let alpaca = shared().join("data/alpaca/alpaca_data_1k.json");
@@ -371,6 +371,19 @@ fn data_passes_are_byte_identical_at_any_thread_count() {
             "s.jsonl",
             "--report-json",
             "r.json",
+        ]);
+        run(&[
+            "export",
+            "--to",
+            "llama-factory",
+            "--input",
+            "p.jsonl",
+            "--input",
+            "c.jsonl",
+            "--out",
+            "lf",
+            "--as",
+            "parquet",
         ]);
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         let mut stack = vec![d.to_path_buf()];
