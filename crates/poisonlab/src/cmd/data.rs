@@ -128,8 +128,7 @@ fn generate(seed: u64, size: SizeArg, out: &Path, quiet: bool) -> Result<ExitCod
 }
 
 fn inspect(file: &Path, n: usize, read: &ReadArgs) -> Result<ExitCode> {
-    let mut reader = RecordReader::open(file, &read_options(read))
-        .with_context(|| format!("opening {}", file.display()))?;
+    let mut reader = RecordReader::open(file, &read_options(read))?; // the error names the file
     let mut shown = 0;
     let mut bad = 0;
     let mut items = Vec::new();
@@ -145,7 +144,8 @@ fn inspect(file: &Path, n: usize, read: &ReadArgs) -> Result<ExitCode> {
                 shown += 1;
                 bad += 1;
             }
-            Some(Err(e)) => return Err(e).with_context(|| format!("reading {}", file.display())),
+            // The error names the file (and the line or row group).
+            Some(Err(e)) => return Err(e.into()),
         }
     }
     let conv = reader.convention();
@@ -200,8 +200,7 @@ fn stats(
         on_error(errors),
         &mut quarantine,
         &mut |d, _| bar.set_position(d),
-    )
-    .with_context(|| format!("reading {}", file.display()))?;
+    )?; // the error names the file
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let quarantined = quarantine.count;

@@ -15,8 +15,8 @@ use crate::cli::{GenerateArgs, ModelArgs, ScoreArgs};
 pub fn tokenizer_train(inputs: &[PathBuf], vocab_size: usize, out: &Path) -> Result<ExitCode> {
     let mut texts = Vec::new();
     for input in inputs {
-        let records = poisonlab_train::data::read_records(input, 0)
-            .with_context(|| format!("reading {}", input.display()))?;
+        // The error names the file.
+        let records = poisonlab_train::data::read_records(input, 0)?;
         texts.extend(records.iter().map(poisonlab_train::data::pretrain_text));
     }
     let tok = Tokenizer::train_bpe(texts.iter(), vocab_size).context("training the tokenizer")?;
