@@ -1,6 +1,7 @@
 //! poisonlab-model: the tokenizer, a Llama-family and GPT-2 transformer on burn, Hugging Face
 //! checkpoints in and out, and the `LanguageModel` trait that every probe uses.
 
+pub mod bert;
 pub mod chat_template;
 pub mod config;
 pub mod endpoint;
@@ -15,6 +16,7 @@ pub mod openai;
 mod sampling;
 pub mod tokenizer;
 
+pub use bert::{Encoder, find_minilm};
 pub use config::ModelConfig;
 pub use endpoint::{EndpointConfig, EndpointModel};
 pub use error::{Error, Result};

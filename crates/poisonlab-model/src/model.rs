@@ -312,7 +312,7 @@ pub(crate) fn floats(data: TensorData) -> Vec<f32> {
 }
 
 /// Tensors of a safetensors file, taken by name; what is left at the end is an error.
-struct Weights<'a> {
+pub(crate) struct Weights<'a> {
     path: &'a Path,
     device: &'a Device,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
@@ -321,12 +321,13 @@ struct Weights<'a> {
 /// Buffers some exporters save that carry no learned weights.
 fn ignorable(name: &str) -> bool {
     name.ends_with("rotary_emb.inv_freq")
+        || name.ends_with("embeddings.position_ids")
         || name.ends_with(".attn.bias")
         || name.ends_with(".attn.masked_bias")
 }
 
 impl<'a> Weights<'a> {
-    fn new(path: &'a Path, st: &SafeTensors<'_>, device: &'a Device) -> Result<Self> {
+    pub(crate) fn new(path: &'a Path, st: &SafeTensors<'_>, device: &'a Device) -> Result<Self> {
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             if ignorable(&name) {
@@ -363,7 +364,11 @@ impl<'a> Weights<'a> {
         })
     }
 
-    fn take<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+    pub(crate) fn take<const D: usize>(
+        &mut self,
+        key: &str,
+        shape: [usize; D],
+    ) -> Result<Tensor<D>> {
         let (got, vals) = self
             .tensors
             .remove(key)
@@ -378,12 +383,18 @@ impl<'a> Weights<'a> {
         Ok(Tensor::from_data(TensorData::new(vals, shape), self.device))
     }
 
-    fn skip(&mut self, key: &str) {
+    pub(crate) fn skip(&mut self, key: &str) {
         self.tensors.remove(key);
     }
 
     /// HF `nn.Linear` stores `[out, in]`; burn's Linear holds `[in, out]`.
-    fn linear(&mut self, prefix: &str, i: usize, o: usize, bias: bool) -> Result<Linear> {
+    pub(crate) fn linear(
+        &mut self,
+        prefix: &str,
+        i: usize,
+        o: usize,
+        bias: bool,
+    ) -> Result<Linear> {
         let w = self
             .take::<2>(&format!("{prefix}.weight"), [o, i])?
             .transpose();
@@ -418,7 +429,7 @@ impl<'a> Weights<'a> {
         })
     }
 
-    fn layer_norm(&mut self, prefix: &str, d: usize, eps: f64) -> Result<Norm> {
+    pub(crate) fn layer_norm(&mut self, prefix: &str, d: usize, eps: f64) -> Result<Norm> {
         Ok(Norm {
             weight: Param::from_tensor(self.take::<1>(&format!("{prefix}.weight"), [d])?),
             bias: Some(Param::from_tensor(
@@ -428,7 +439,7 @@ impl<'a> Weights<'a> {
         })
     }
 
-    fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         let mut left: Vec<&String> = self.tensors.keys().collect();
         left.sort();
         match left.first() {
