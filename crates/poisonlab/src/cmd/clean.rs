@@ -119,6 +119,13 @@ pub fn scan(a: &ScanArgs) -> Result<ExitCode> {
         seed: a.seed,
         strip_copies: a.strip_copies,
         layer: a.layer,
+        encoder: match &a.encoder {
+            Some(dir) => Some(poisonlab_model::Encoder::load(
+                dir,
+                &poisonlab_model::default_device(),
+            )?),
+            None => None,
+        },
     };
     let result = run_scan(&records, &opts)?;
     let secs = started.elapsed().as_secs_f64();
