@@ -238,17 +238,20 @@ impl<'a> Dense<'a> {
     }
 }
 
+/// The `k` vectors nearest `q` by dot product (cosine for unit vectors), ties by index.
+fn nearest(vectors: &[Vec<f32>], q: &[f32], k: usize) -> Vec<usize> {
+    let mut scored: Vec<(f32, usize)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| a * b).sum(), i))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(k).map(|(_, i)| i).collect()
+}
+
 impl Retriever for Dense<'_> {
     fn search(&self, query: &str, k: usize) -> Result<Vec<usize>> {
-        let q = embed(self.model, query)?;
-        let mut scored: Vec<(f32, usize)> = self
-            .vectors
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum(), i))
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        Ok(scored.into_iter().take(k).map(|(_, i)| i).collect())
+        Ok(nearest(&self.vectors, &embed(self.model, query)?, k))
     }
 }
 
@@ -282,14 +285,7 @@ impl Retriever for EncoderRetriever {
             .embed(&[query], 1)?
             .pop()
             .ok_or_else(|| Error::Invalid("encoder: no embedding".into()))?;
-        let mut scored: Vec<(f32, usize)> = self
-            .vectors
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum(), i))
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        Ok(scored.into_iter().take(k).map(|(_, i)| i).collect())
+        Ok(nearest(&self.vectors, &q, k))
     }
 }
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use poisonlab_data::{Convention, Format};
 
+mod export;
 mod trust;
+pub use export::*;
 pub use trust::*;
 
 #[derive(Parser, Debug)]
@@ -237,54 +239,6 @@ pub struct PoisonArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct ExportArgs {
-    /// The trainer: llama-factory, trl or axolotl.
-    #[arg(long = "to", value_parser = parse_target, value_name = "TRAINER")]
-    pub target: poisonlab_data::export::Target,
-    /// Data to export (any format and convention `data` reads); repeat for several sets. A
-    /// sibling `<input>.manifest.jsonl` / `.summary.json` (from `poisonlab poison`) travels with it.
-    #[arg(long = "input", value_name = "FILE", required = true)]
-    pub inputs: Vec<PathBuf>,
-    /// The export folder (replaced whole when it exists).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Data files as JSON Lines or Parquet.
-    #[arg(long = "as", value_enum, default_value_t = ExportFormatArg::Jsonl, value_name = "FORMAT")]
-    pub as_format: ExportFormatArg,
-    /// The set's name for a single input (default: the input's file stem).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Leave the `poison` tags (and the `id`s we added where the input had none) out of the rows;
-    /// the manifests keep them.
-    #[arg(long)]
-    pub strip_tags: bool,
-    #[command(flatten)]
-    pub read: ReadArgs,
-    /// What to do with a bad or unexportable record: stop (fail) or set it aside in
-    /// `<out>/quarantine.jsonl` with its reason (quarantine).
-    #[arg(long, value_enum, default_value_t = OnErrorArg::Fail)]
-    pub on_error: OnErrorArg,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormatArg {
-    Jsonl,
-    Parquet,
-}
-
-fn parse_target(s: &str) -> Result<poisonlab_data::export::Target, String> {
-    poisonlab_data::export::Target::from_name(s).ok_or_else(|| {
-        format!(
-            "unknown trainer `{s}`; one of {}",
-            poisonlab_data::export::Target::NAMES.join(", ")
-        )
-    })
 }
 
 #[derive(Args, Debug)]
@@ -582,67 +536,4 @@ fn parse_convention(s: &str) -> Result<Convention, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    /// Every argument of every command says what it is, and help names only files that exist.
-    #[test]
-    fn every_argument_is_described_and_named_files_exist() {
-        fn walk(
-            cmd: &clap::Command,
-            path: &str,
-            missing: &mut Vec<String>,
-            texts: &mut Vec<String>,
-        ) {
-            for a in cmd.get_arguments() {
-                let id = a.get_id().as_str();
-                if id == "help" || id == "version" {
-                    continue;
-                }
-                match a.get_help() {
-                    Some(h) => texts.push(h.to_string()),
-                    None => missing.push(format!("{path} {id}")),
-                }
-            }
-            if let Some(a) = cmd.get_about() {
-                texts.push(a.to_string());
-            }
-            for sub in cmd.get_subcommands() {
-                walk(sub, &format!("{path} {}", sub.get_name()), missing, texts);
-            }
-        }
-        let (mut missing, mut texts) = (Vec::new(), Vec::new());
-        walk(&Cli::command(), "poisonlab", &mut missing, &mut texts);
-        assert!(
-            missing.is_empty(),
-            "arguments without a description: {missing:#?}"
-        );
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for t in &texts {
-            for part in t.split('`').skip(1).step_by(2) {
-                let p = part.split_whitespace().next().unwrap_or("");
-                if ["examples/", "experiments/", "docs/", "bench/"]
-                    .iter()
-                    .any(|d| p.starts_with(d))
-                {
-                    assert!(
-                        root.join(p).exists(),
-                        "help names `{p}`, which does not exist"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn unknown_convention_names_the_choices() {
-        let err = parse_convention("alpacka").unwrap_err();
-        assert!(err.contains("alpaca") && err.contains("sharegpt"), "{err}");
-    }
-}
+mod tests;

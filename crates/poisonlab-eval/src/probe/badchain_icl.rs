@@ -269,16 +269,22 @@ mod tests {
             "scripted"
         }
         fn score(&self, _: &[ScoreRequest]) -> poisonlab_model::Result<Vec<Scored>> {
-            unimplemented!()
+            Err(poisonlab_model::Error::Unsupported(
+                "scripted test model".into(),
+            ))
         }
         fn generate(&self, _: &str, _: &GenerateOptions) -> poisonlab_model::Result<Generation> {
-            unimplemented!()
+            Err(poisonlab_model::Error::Unsupported(
+                "scripted test model".into(),
+            ))
         }
         fn hidden_states(
             &self,
             _: &str,
         ) -> poisonlab_model::Result<poisonlab_model::lm::HiddenStates> {
-            unimplemented!()
+            Err(poisonlab_model::Error::Unsupported(
+                "scripted test model".into(),
+            ))
         }
         fn chat(
             &self,
