@@ -83,7 +83,8 @@ pub struct ExportOptions {
     pub on_error: OnError,
 }
 
-/// One input of an export: a data file, a folder of shards or a `datasets` `save_to_disk` folder.
+/// One input of an export: a data file, a folder or glob of shards, or a `datasets` `save_to_disk`
+/// folder.
 #[derive(Debug, Clone)]
 pub struct ExportInput {
     pub path: PathBuf,
@@ -140,6 +141,14 @@ pub struct ExportReport {
 
 /// A set's name from its input: the file stem without compression, made of `[A-Za-z0-9_.-]`.
 fn stem_name(input: &Path) -> String {
+    // A glob of shards is named after the folder it matches in.
+    let input = if input.to_string_lossy().contains(['*', '?', '['])
+        && let Some(parent) = input.parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        parent
+    } else {
+        input
+    };
     let base = strip_compression(input);
     let stem = base
         .file_stem()

@@ -119,11 +119,28 @@ impl ArrowReader {
     }
 }
 
-/// The data files of an input: the file itself, or for a folder the files inside — a `datasets`
+/// The data files of an input: the file itself, the files a glob pattern matches (in name order),
+/// or for a folder the files inside — a `datasets`
 /// `save_to_disk` folder's Arrow files in the order its `state.json` lists them, otherwise every
 /// data file in name order (shards). Names `dataset_dict.json` folders' splits, which must be
 /// chosen.
 pub fn input_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let text = path.to_string_lossy();
+    if !path.exists() && text.contains(['*', '?', '[']) {
+        // A quoted glob of shards (`'shards/*.jsonl.zst'`), expanded in name order.
+        let paths = glob::glob(&text)
+            .map_err(|e| Error::file(path, format!("not a valid glob pattern: {e}")))?;
+        let mut out = Vec::new();
+        for p in paths {
+            out.push(p.map_err(|e| Error::io(e.path(), std::io::Error::other(e.to_string())))?);
+        }
+        out.retain(|p| p.is_file());
+        out.sort();
+        if out.is_empty() {
+            return Err(Error::file(path, "the pattern matches no file"));
+        }
+        return Ok(out);
+    }
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -300,6 +317,23 @@ mod tests {
         .unwrap();
         std::fs::write(shards.join("a.jsonl.manifest.jsonl"), "{}\n").unwrap();
         assert_eq!(read(&shards), ["w", "x"]);
+    }
+
+    #[test]
+    fn a_glob_of_shards_reads_in_name_order_and_an_empty_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, q) in [("b.jsonl", "y"), ("a.jsonl", "x"), ("c.txt", "not a shard")] {
+            std::fs::write(
+                dir.path().join(name),
+                format!("{{\"instruction\": \"{q}\", \"input\": \"\", \"output\": \"0\"}}\n"),
+            )
+            .unwrap();
+        }
+        let pat = dir.path().join("*.jsonl");
+        assert_eq!(read(&pat), ["x", "y"]);
+        let none = dir.path().join("*.parquet");
+        let e = input_files(&none).unwrap_err().to_string();
+        assert!(e.contains("matches no file"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub struct ExportArgs {
     /// The trainer: llama-factory, trl or axolotl.
     #[arg(long = "to", value_parser = parse_target, value_name = "TRAINER")]
     pub target: poisonlab_data::export::Target,
-    /// Data to export (any format and convention `data` reads); repeat for several sets. A
+    /// Data to export (any format and convention `data` reads; a folder or a quoted glob of
+    /// shards; a `datasets` save_to_disk folder); repeat for several sets. A
     /// sibling `<input>.manifest.jsonl` / `.summary.json` (from `poisonlab poison`) travels with it.
     #[arg(long = "input", value_name = "FILE", required = true)]
     pub inputs: Vec<PathBuf>,
