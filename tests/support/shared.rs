@@ -15,3 +15,23 @@ pub fn shared() -> PathBuf {
     );
     p
 }
+
+/// Whether `python3` can import `modules` (comma-separated, as in an `import` line). Where it
+/// cannot, a test that needs them says it is skipped — and under CI, which installs them
+/// (`.ci/run`), that is a failure.
+#[allow(dead_code)]
+pub fn python_has(modules: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install the Python packages {modules} (see .ci/run)"
+        );
+        eprintln!("SKIPPED: python3 cannot import {modules} here");
+    }
+    ok
+}

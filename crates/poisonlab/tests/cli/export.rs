@@ -9,19 +9,7 @@ use predicates::prelude::*;
 use super::*;
 
 fn has_datasets() -> bool {
-    let ok = Std::new("python3")
-        .args(["-c", "import datasets, yaml"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install datasets (see .ci/run)"
-        );
-        eprintln!("SKIPPED the datasets check: python3 with datasets is not installed here");
-    }
-    ok
+    crate::support::python_has("datasets, yaml")
 }
 
 fn check(dir: &Path, target: &str) {

@@ -7,6 +7,10 @@ use std::process::{Child, Command, Stdio};
 
 use poisonlab_model::{EndpointConfig, EndpointModel};
 
+#[path = "../../../../tests/support/shared.rs"]
+mod shared;
+pub use shared::python_has;
+
 pub fn fixtures() -> PathBuf {
     std::env::var_os("POISONLAB_SHARED")
         .map(PathBuf::from)
