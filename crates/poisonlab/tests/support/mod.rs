@@ -9,6 +9,7 @@ use poisonlab_model::{EndpointConfig, EndpointModel};
 
 #[path = "../../../../tests/support/shared.rs"]
 mod shared;
+#[allow(unused_imports)]
 pub use shared::python_has;
 
 pub fn fixtures() -> PathBuf {
